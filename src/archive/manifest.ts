@@ -1,0 +1,79 @@
+/**
+ * The manifest is the last entry of every dbzip archive (`manifest.json`).
+ * Its shape is versioned by `formatVersion`; readers refuse versions they do not know.
+ */
+
+export const MANIFEST_NAME = 'manifest.json';
+export const VERSION_NAME = 'VERSION';
+export const MANIFEST_FORMAT = 'dbzip';
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export type JournalMode = 'wal' | 'rollback';
+
+/** Why a file that looked like a database was not archived. */
+export type SkipCode =
+  | 'NOT_SQLITE' // no SQLite header (includes empty files)
+  | 'NOT_REGULAR_FILE' // a folder, socket, fifo… with a database ending
+  | 'SYMLINK' // links are never followed, inside or outside the data dir
+  | 'UNREADABLE' // permission denied or I/O error while probing
+  | 'SNAPSHOT_FAILED'; // opened as SQLite but could not be snapshotted (locked, corrupt…)
+
+export interface SkippedEntry {
+  /** Path relative to the data directory, `/`-separated. */
+  path: string;
+  code: SkipCode;
+  reason: string;
+}
+
+export interface DatabaseEntry {
+  /** Entry name in the zip = path relative to the data directory. */
+  path: string;
+  bytes: number;
+  sha256: string;
+  /** CRC-32 of the entry as stored in the zip (informational). */
+  crc32: number;
+  pageSize: number;
+  pageCount: number;
+  journalMode: JournalMode;
+  userVersion: number;
+  /** `PRAGMA quick_check` of the snapshot image itself; anything but "ok" fails the backup. */
+  quickCheck: 'ok';
+  /** True when this database was fixed at the shared moment (see `pin`). */
+  pinned: boolean;
+}
+
+export interface AssetEntry {
+  /** Entry name in the zip, starting with the asset folder's name. */
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface PinInfo {
+  mode: 'none' | 'all' | 'all-blocking';
+  /** Databases fixed together, by path. */
+  databases: string[];
+  /** Milliseconds between fixing the first and the last pinned database; null when not measured (reproducible mode). */
+  windowMs: number | null;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: typeof MANIFEST_FORMAT_VERSION;
+  createdAt: string;
+  dbzipVersion: string;
+  sqliteVersion: string;
+  /** The content of the `VERSION` entry. */
+  appVersion: string;
+  /** 0 = stored, 1–9 = deflate level. */
+  level: number;
+  pin: PinInfo;
+  databases: DatabaseEntry[];
+  assets: AssetEntry[];
+  skipped: SkippedEntry[];
+}
+
+/** Serialised with stable key order and a trailing newline, so the same data gives the same bytes. */
+export function serializeManifest(manifest: Manifest): Buffer {
+  return Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
+}

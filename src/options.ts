@@ -1,0 +1,184 @@
+import { constants as bufferConstants } from 'node:buffer';
+import path from 'node:path';
+import { OptionsError } from './errors.js';
+
+/** How databases are fixed in time relative to each other (see README "One point in time"). */
+export type PinMode = 'none' | 'all' | 'all-blocking';
+
+/** Where log lines go; pino's logger fits, and so does `console`. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** What to look for in a data directory. */
+export interface ScanOptions {
+  /** The folder that holds the databases. Required. */
+  dataDir: string;
+  /** File name endings that may hold a SQLite database. Default `['.db']`. */
+  extensions?: readonly string[];
+  /** Look into subfolders too, keeping relative paths. Default `false`. */
+  recursive?: boolean;
+  /** Asset folders relative to `dataDir`, archived file by file. Default: `['assets']` when it exists. */
+  assets?: readonly string[];
+  /** The application version written to `VERSION`. Default: `<dataDir>/VERSION`, else dbzip's own version. */
+  version?: string;
+}
+
+export interface BackupOptions extends ScanOptions {
+  /** Only these databases, by their path in the zip (`app.db`, `sub/x.db`). Default: all. */
+  databases?: readonly string[];
+  /** Fail instead of skipping a `.db` file that cannot be archived. Default `false`. */
+  strict?: boolean;
+  /** 0 stores entries uncompressed; 1 to 9 deflate at that level. Default `DEFAULTS.level`. */
+  level?: number;
+  /** Largest database image held in memory, in bytes. Default `DEFAULTS.maxDatabaseBytes`. */
+  maxDatabaseBytes?: number;
+  /** How long to wait for a lock held by a writer, in ms. Default `DEFAULTS.busyTimeoutMs`. */
+  busyTimeoutMs?: number;
+  /** Fix every WAL database at one shared moment before reading any. Default `DEFAULTS.pin`. */
+  pin?: PinMode;
+  /** Entry times and `createdAt`; fix it (for example from SOURCE_DATE_EPOCH) for byte-identical zips. Default: now. */
+  date?: Date;
+  /** Cancels the backup; the stream then ends with an AbortedError. */
+  signal?: AbortSignal;
+  /** Receives skips and failures. Default: silent. */
+  logger?: Logger;
+}
+
+export type ResolvedScanOptions = Required<Omit<ScanOptions, 'assets' | 'version'>> & {
+  assets: readonly string[] | undefined;
+  version: string | undefined;
+};
+
+export interface ResolvedBackupOptions extends ResolvedScanOptions {
+  databases: readonly string[] | undefined;
+  strict: boolean;
+  level: number;
+  maxDatabaseBytes: number;
+  busyTimeoutMs: number;
+  pin: PinMode;
+  date: Date | undefined;
+  signal: AbortSignal | undefined;
+  logger: Logger;
+}
+
+/** Every default in one place. */
+export const DEFAULTS = {
+  extensions: ['.db'] as readonly string[],
+  recursive: false,
+  /** Default asset folder, used only when it exists. */
+  assetFolder: 'assets',
+  strict: false,
+  /** Store: database pages compress well but deflate runs far below disk speed; see README "Compression". */
+  level: 0,
+  /** 2 GiB: a snapshot is held in memory twice while it is checked, so this needs about 4 GiB of RAM at peak. */
+  maxDatabaseBytes: 2 * 1024 ** 3,
+  busyTimeoutMs: 5_000,
+  pin: 'all' as PinMode,
+} as const;
+
+/** Node cannot hold a larger Buffer, and `serialize()` returns one Buffer. */
+export const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+const PIN_MODES: readonly PinMode[] = ['none', 'all', 'all-blocking'];
+
+/** Keys that look like ours but are not, caught early as better-sqlite3 does with `readOnly`. */
+const MISSPELLINGS: Record<string, string> = {
+  datadir: 'dataDir',
+  data_dir: 'dataDir',
+  compression: 'level',
+  compressionLevel: 'level',
+  asset: 'assets',
+  database: 'databases',
+  maxBytes: 'maxDatabaseBytes',
+};
+
+function checkMisspellings(options: object): void {
+  for (const key of Object.keys(options)) {
+    const meant = MISSPELLINGS[key];
+    if (meant !== undefined) throw new OptionsError(`unknown option "${key}"; did you mean "${meant}"?`);
+  }
+}
+
+function stringList(name: string, value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
+    throw new OptionsError(`option "${name}" must be an array of non-empty strings`);
+  }
+  return value as string[];
+}
+
+function bool(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new OptionsError(`option "${name}" must be true or false`);
+  return value;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new OptionsError(`option "${name}" must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** An asset folder or database name must stay inside the data directory. */
+function relativeInside(name: string, value: string): string {
+  const normal = path.posix.normalize(value.replaceAll('\\', '/')).replace(/\/+$/, '');
+  if (normal === '' || normal === '.' || path.posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
+    throw new OptionsError(`option "${name}" must name a path inside the data directory, got "${value}"`);
+  }
+  return normal;
+}
+
+export function resolveScanOptions(options: ScanOptions): ResolvedScanOptions {
+  if (options === null || typeof options !== 'object') throw new OptionsError('options must be an object');
+  checkMisspellings(options);
+  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
+    throw new OptionsError('option "dataDir" is required and must be a non-empty string');
+  }
+  const extensions = stringList('extensions', options.extensions) ?? DEFAULTS.extensions;
+  for (const ext of extensions) {
+    if (!ext.startsWith('.') || ext.includes('/')) throw new OptionsError(`option "extensions": "${ext}" must start with "." and hold no "/"`);
+  }
+  const assets = stringList('assets', options.assets)?.map((a) => relativeInside('assets', a));
+  if (options.version !== undefined && (typeof options.version !== 'string' || options.version.trim() === '')) {
+    throw new OptionsError('option "version" must be a non-empty string');
+  }
+  return {
+    dataDir: path.resolve(options.dataDir),
+    extensions: extensions.map((e) => e.toLowerCase()),
+    recursive: bool('recursive', options.recursive, DEFAULTS.recursive),
+    assets,
+    version: options.version?.trim(),
+  };
+}
+
+export function resolveBackupOptions(options: BackupOptions): ResolvedBackupOptions {
+  const scan = resolveScanOptions(options);
+  if (options.pin !== undefined && !PIN_MODES.includes(options.pin)) {
+    throw new OptionsError(`option "pin" must be one of ${PIN_MODES.join(', ')}, got ${String(options.pin)}`);
+  }
+  if (options.date !== undefined && (!(options.date instanceof Date) || Number.isNaN(options.date.getTime()))) {
+    throw new OptionsError('option "date" must be a valid Date');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new OptionsError('option "signal" must be an AbortSignal');
+  }
+  return {
+    ...scan,
+    databases: stringList('databases', options.databases)?.map((d) => relativeInside('databases', d)),
+    strict: bool('strict', options.strict, DEFAULTS.strict),
+    level: integer('level', options.level, DEFAULTS.level, 0, 9),
+    maxDatabaseBytes: integer('maxDatabaseBytes', options.maxDatabaseBytes, DEFAULTS.maxDatabaseBytes, 1, MAX_BUFFER_BYTES),
+    busyTimeoutMs: integer('busyTimeoutMs', options.busyTimeoutMs, DEFAULTS.busyTimeoutMs, 0, 600_000),
+    pin: options.pin ?? DEFAULTS.pin,
+    date: options.date,
+    signal: options.signal,
+    logger: options.logger ?? silentLogger,
+  };
+}
