@@ -16,6 +16,8 @@ export type SkipCode =
   | 'NOT_REGULAR_FILE' // a folder, socket, fifo… with a database ending
   | 'SYMLINK' // links are never followed, inside or outside the data dir
   | 'UNREADABLE' // permission denied or I/O error while probing
+  | 'BAD_NAME' // not valid UTF-8, or holds a backslash: unsafe as a zip entry name
+  | 'EXCLUDED' // left out by the `databases` option
   | 'SNAPSHOT_FAILED'; // opened as SQLite but could not be snapshotted (locked, corrupt…)
 
 export interface SkippedEntry {
@@ -30,8 +32,8 @@ export interface DatabaseEntry {
   path: string;
   bytes: number;
   sha256: string;
-  /** CRC-32 of the entry as stored in the zip (informational). */
-  crc32: number;
+  /** CRC-32 of the bytes, 8 lowercase hex digits (fixed width keeps the manifest's length predictable). */
+  crc32: string;
   pageSize: number;
   pageCount: number;
   journalMode: JournalMode;

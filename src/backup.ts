@@ -1,0 +1,336 @@
+/**
+ * scan -> snapshot (one database at a time, in a worker) -> archive, as one byte stream.
+ * Work that can fail early (scan, probe, budget, strict mode, pinning, the first snapshot)
+ * is done before `createBackup` resolves, so callers can still answer with a clean error.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_FORMAT_VERSION,
+  MANIFEST_NAME,
+  serializeManifest,
+  VERSION_NAME,
+  type AssetEntry,
+  type DatabaseEntry,
+  type Manifest,
+  type PinInfo,
+  type SkippedEntry,
+} from './archive/manifest.js';
+import { storedArchiveSize, ZipWriter } from './archive/zip-writer.js';
+import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError } from './errors.js';
+import { inspectWith, type InspectedDatabase, type Inspection } from './inspect.js';
+import { resolveBackupOptions, type BackupOptions, type ResolvedBackupOptions } from './options.js';
+import { byPath } from './scan/index.js';
+import type { AssetFile } from './scan/index.js';
+import { SnapshotSession, type Snapshot, type SnapshotOutcome } from './snapshot/session.js';
+import { DBZIP_VERSION } from './version.js';
+import { sqliteVersion } from './snapshot/sqlite-version.js';
+
+export interface Backup {
+  /** The zip. Ends with an error (never a normal end) if anything fails after the first byte. */
+  stream: Readable;
+  /** Resolves with the manifest once the last byte is produced; rejects if the backup fails. */
+  manifest: Promise<Manifest>;
+  /** The zip's exact length, known before the first byte; null when it cannot be (deflate, an unpinned database). */
+  size: number | null;
+  /** What will be archived, decided before the first byte. */
+  plan: BackupPlan;
+  /** Stops the work; the stream ends with an AbortedError. */
+  abort(reason?: unknown): void;
+}
+
+export interface BackupPlan {
+  dataDir: string;
+  version: string;
+  databases: InspectedDatabase[];
+  assets: AssetFile[];
+  skipped: SkippedEntry[];
+  pin: PinInfo;
+  /** Sum of database image sizes and asset sizes as planned. */
+  inputBytes: number;
+}
+
+const CHUNK = 1024 * 1024;
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+function skipFromFailure(db: InspectedDatabase, outcome: Extract<SnapshotOutcome, { ok: false }>, maxBytes: number): SkippedEntry {
+  const { failure } = outcome;
+  if (failure.code === 'DATABASE_TOO_LARGE') throw new DatabaseTooLargeError(db.path, failure.bytes ?? 0, maxBytes);
+  return { path: db.path, code: failure.code === 'SNAPSHOT_CORRUPT' ? 'SNAPSHOT_FAILED' : failure.code, reason: failure.reason };
+}
+
+/** Every skip is logged; in strict mode the first one fails the backup. */
+function recordSkip(opts: ResolvedBackupOptions, skipped: SkippedEntry[], skip: SkippedEntry): void {
+  if (opts.strict && skip.code !== 'EXCLUDED') throw new StrictModeError(skip.path, skip.reason);
+  opts.logger.warn({ path: skip.path, code: skip.code, reason: skip.reason }, 'skipped');
+  skipped.push(skip);
+}
+
+function checkBudget(opts: ResolvedBackupOptions, databases: readonly InspectedDatabase[]): void {
+  for (const db of databases) {
+    if (db.bytes > opts.maxDatabaseBytes) throw new DatabaseTooLargeError(db.path, db.bytes, opts.maxDatabaseBytes);
+  }
+}
+
+async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOptions, databases: InspectedDatabase[], skipped: SkippedEntry[]): Promise<PinInfo> {
+  const eligible = opts.pin === 'none' ? [] : databases.filter((db) => opts.pin === 'all-blocking' || db.journalMode === 'wal');
+  if (eligible.length === 0) return { mode: opts.pin, databases: [], windowMs: opts.date === undefined ? 0 : null };
+  const result = await session.pin(eligible.map((db) => db.absPath), opts.busyTimeoutMs);
+  const byAbs = new Map(databases.map((db) => [db.absPath, db]));
+  for (const pinned of result.pinned) {
+    const db = byAbs.get(pinned.path);
+    if (db === undefined) continue;
+    // The pinned size is the size the snapshot will have: refresh the plan with it.
+    Object.assign(db, { pageSize: pinned.pageSize, pageCount: pinned.pageCount, bytes: pinned.pageSize * pinned.pageCount, journalMode: pinned.journalMode, userVersion: pinned.userVersion });
+  }
+  for (const failed of result.failed) {
+    const db = byAbs.get(failed.path);
+    if (db !== undefined) recordSkip(opts, skipped, { path: db.path, code: failed.code, reason: failed.reason });
+  }
+  const failedPaths = new Set(result.failed.map((f) => f.path));
+  databases.splice(0, databases.length, ...databases.filter((db) => !failedPaths.has(db.absPath)));
+  return {
+    mode: opts.pin,
+    databases: result.pinned.map((p) => byAbs.get(p.path)?.path ?? p.path).sort(),
+    // A measured window differs run to run; reproducible archives leave it out.
+    windowMs: opts.date === undefined ? Math.round(result.windowMs * 1000) / 1000 : null,
+  };
+}
+
+/** The manifest has a predictable length: hashes are fixed-width, everything else is known up front. */
+function manifestFor(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: Date, databases: DatabaseEntry[], assets: AssetEntry[], skipped: SkippedEntry[]): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    createdAt: createdAt.toISOString(),
+    dbzipVersion: DBZIP_VERSION,
+    sqliteVersion,
+    appVersion: plan.version,
+    level: opts.level,
+    pin: plan.pin,
+    databases,
+    assets,
+    skipped: [...skipped].sort(byPath),
+  };
+}
+
+function databaseEntry(db: InspectedDatabase, snap: Snapshot): DatabaseEntry {
+  return {
+    path: db.path,
+    bytes: snap.image.length,
+    sha256: snap.sha256,
+    crc32: hex8(snap.crc32),
+    pageSize: snap.pageSize,
+    pageCount: snap.pageCount,
+    journalMode: snap.journalMode,
+    userVersion: snap.userVersion,
+    quickCheck: 'ok',
+    pinned: snap.pinned,
+  };
+}
+
+/** Exact length when every size is fixed before the first byte; else null. */
+function predictSize(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: Date, versionBytes: Buffer): number | null {
+  if (opts.level !== 0) return null;
+  const pinned = new Set(plan.pin.databases);
+  if (plan.databases.some((db) => !pinned.has(db.path))) return null;
+  const placeholder = manifestFor(
+    opts,
+    plan,
+    createdAt,
+    plan.databases.map((db) => ({ path: db.path, bytes: db.bytes, sha256: '0'.repeat(64), crc32: hex8(0), pageSize: db.pageSize, pageCount: db.pageCount, journalMode: db.journalMode, userVersion: db.userVersion, quickCheck: 'ok', pinned: true })),
+    plan.assets.map((a) => ({ path: a.path, bytes: a.bytes, sha256: '0'.repeat(64) })),
+    plan.skipped,
+  );
+  return storedArchiveSize([
+    { name: VERSION_NAME, size: versionBytes.length, kind: 'buffer' },
+    ...plan.databases.map((db) => ({ name: db.path, size: db.bytes, kind: 'buffer' as const })),
+    ...plan.assets.map((a) => ({ name: a.path, size: a.bytes, kind: 'stream' as const })),
+    { name: MANIFEST_NAME, size: serializeManifest(placeholder).length, kind: 'buffer' },
+  ]);
+}
+
+/** Reads an asset without following a link planted after the scan, checking its size as it goes. */
+async function* readAsset(asset: AssetFile, hash: ReturnType<typeof createHash>, signal: AbortSignal): AsyncGenerator<Buffer> {
+  let read = 0;
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(asset.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    if (!(await handle.stat()).isFile()) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} is no longer a regular file`);
+    for await (const chunk of handle.createReadStream({ highWaterMark: CHUNK, signal, autoClose: false }) as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      if (read > asset.bytes) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} grew while it was archived (expected ${asset.bytes} bytes)`);
+      hash.update(chunk);
+      yield chunk;
+    }
+  } catch (error) {
+    if (error instanceof DbzipError) throw error;
+    if (signal.aborted) throw new AbortedError(undefined, { cause: error });
+    throw new AssetError('ASSET_UNREADABLE', asset.path, `asset ${asset.path} cannot be read: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await handle?.close();
+  }
+  if (read !== asset.bytes) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} shrank while it was archived (${read} of ${asset.bytes} bytes)`);
+}
+
+interface Run {
+  opts: ResolvedBackupOptions;
+  session: SnapshotSession;
+  plan: BackupPlan;
+  createdAt: Date;
+  versionBytes: Buffer;
+  first: SnapshotOutcome | undefined;
+  signal: AbortSignal;
+  onManifest: (manifest: Manifest) => void;
+}
+
+async function* produce(run: Run): AsyncGenerator<Buffer> {
+  const { opts, session, plan, signal } = run;
+  const zip = new ZipWriter({ level: opts.level, date: run.createdAt });
+  const skipped = [...plan.skipped];
+  const databases: DatabaseEntry[] = [];
+  const assets: AssetEntry[] = [];
+  yield* zip.addBuffer(VERSION_NAME, run.versionBytes, crc32(run.versionBytes));
+  let first = run.first;
+  for (const db of plan.databases) {
+    const outcome = first ?? (await session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs));
+    first = undefined;
+    if (!outcome.ok) {
+      recordSkip(opts, skipped, skipFromFailure(db, outcome, opts.maxDatabaseBytes));
+      continue;
+    }
+    databases.push(databaseEntry(db, outcome.snapshot));
+    // The image goes out of scope with this iteration: one database in memory at a time.
+    yield* zip.addBuffer(db.path, outcome.snapshot.image, outcome.snapshot.crc32);
+  }
+  for (const asset of plan.assets) {
+    const hash = createHash('sha256');
+    yield* zip.addStream(asset.path, readAsset(asset, hash, signal), asset.bytes);
+    assets.push({ path: asset.path, bytes: asset.bytes, sha256: hash.digest('hex') });
+  }
+  const manifest = manifestFor(opts, plan, run.createdAt, databases, assets, skipped);
+  const manifestBytes = serializeManifest(manifest);
+  yield* zip.addBuffer(MANIFEST_NAME, manifestBytes, crc32(manifestBytes));
+  yield* zip.finish();
+  run.onManifest(manifest);
+}
+
+/** Pulls from the generator only as fast as the consumer reads (backpressure). */
+function toReadable(source: AsyncGenerator<Buffer>, controller: AbortController, onEnd: (error: Error | undefined) => void): Readable {
+  let pulling = false;
+  const stream = new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      if (pulling) return;
+      pulling = true;
+      void (async () => {
+        try {
+          for (;;) {
+            const { value, done } = await source.next();
+            if (done) {
+              stream.push(null);
+              onEnd(undefined);
+              return;
+            }
+            if (!stream.push(value)) return;
+          }
+        } catch (error) {
+          const wrapped = controller.signal.aborted ? new AbortedError(undefined, { cause: error }) : toDbzipError(error, 'SNAPSHOT_FAILED', 'backup failed');
+          onEnd(wrapped);
+          stream.destroy(wrapped);
+        } finally {
+          pulling = false;
+        }
+      })();
+    },
+    destroy(error, callback) {
+      const reason = error ?? new AbortedError('the backup stream was destroyed');
+      controller.abort(reason);
+      onEnd(reason instanceof Error ? reason : new AbortedError());
+      // Run the generator's finally blocks (closing the worker) without waiting on a pending step.
+      source.return(undefined).catch(() => {});
+      callback(error);
+    },
+  });
+  return stream;
+}
+
+/**
+ * Starts a backup of `options.dataDir`. Resolves once everything that can fail early has
+ * been checked and the first database is snapshotted; the zip is then produced as it is read.
+ */
+export async function createBackup(options: BackupOptions): Promise<Backup> {
+  const opts = resolveBackupOptions(options);
+  const controller = new AbortController();
+  const onUserAbort = () => controller.abort(new AbortedError(undefined, { cause: opts.signal?.reason }));
+  if (opts.signal?.aborted) throw new AbortedError();
+  opts.signal?.addEventListener('abort', onUserAbort, { once: true });
+  const session = new SnapshotSession(controller.signal);
+  const cleanup = () => {
+    opts.signal?.removeEventListener('abort', onUserAbort);
+    void session.close();
+  };
+  try {
+    const createdAt = opts.date ?? new Date();
+    const inspection: Inspection = await inspectWith(session, opts);
+    const skipped: SkippedEntry[] = [];
+    for (const skip of inspection.skipped) recordSkip(opts, skipped, skip);
+    const databases = [...inspection.databases];
+    checkBudget(opts, databases);
+    const pin = await pinDatabases(session, opts, databases, skipped);
+    checkBudget(opts, databases);
+    const plan: BackupPlan = {
+      dataDir: inspection.dataDir,
+      version: inspection.version,
+      databases,
+      assets: inspection.assets,
+      skipped,
+      pin,
+      inputBytes: databases.reduce((n, db) => n + db.bytes, 0) + inspection.assets.reduce((n, a) => n + a.bytes, 0),
+    };
+    const versionBytes = Buffer.from(`${plan.version}\n`, 'utf8');
+    const size = predictSize(opts, plan, createdAt, versionBytes);
+    // Fail before the first byte where we can: the first snapshot is taken now.
+    const head = databases[0];
+    const first = head === undefined ? undefined : await session.snapshot(head.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs);
+    if (head !== undefined && first?.ok === false) {
+      if (first.failure.code === 'DATABASE_TOO_LARGE') throw new DatabaseTooLargeError(head.path, first.failure.bytes ?? 0, opts.maxDatabaseBytes);
+      if (opts.strict) throw new StrictModeError(head.path, first.failure.reason);
+    }
+    let resolveManifest!: (m: Manifest) => void;
+    let rejectManifest!: (e: Error) => void;
+    const manifest = new Promise<Manifest>((resolve, reject) => {
+      resolveManifest = resolve;
+      rejectManifest = reject;
+    });
+    manifest.catch(() => {}); // callers that only read the stream must not see an unhandled rejection
+    let ended = false;
+    const source = (async function* () {
+      try {
+        yield* produce({ opts, session, plan, createdAt, versionBytes, first, signal: controller.signal, onManifest: resolveManifest });
+      } finally {
+        cleanup();
+      }
+    })();
+    const stream = toReadable(source, controller, (error) => {
+      if (ended) return;
+      ended = true;
+      if (error !== undefined) {
+        opts.logger.error({ code: error instanceof DbzipError ? error.code : undefined, err: error.message }, 'backup failed');
+        rejectManifest(error);
+        cleanup();
+      }
+    });
+    return { stream, manifest, size, plan, abort: (reason?: unknown) => stream.destroy(reason instanceof Error ? reason : new AbortedError()) };
+  } catch (error) {
+    cleanup();
+    if (error instanceof DbzipError) throw error;
+    if (controller.signal.aborted) throw new AbortedError(undefined, { cause: error });
+    throw new SnapshotError('SNAPSHOT_FAILED', opts.dataDir, `backup failed: ${(error as Error).message}`, { cause: error });
+  }
+}

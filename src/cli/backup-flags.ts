@@ -1,0 +1,71 @@
+import { Command, Option } from 'commander';
+import { OptionsError } from '../errors.js';
+import { DEFAULTS, type BackupOptions, type PinMode } from '../options.js';
+
+/** Flags shared by `backup`, `list` and `serve`; their values map 1:1 onto BackupOptions. */
+export interface BackupFlags {
+  ext?: string[];
+  recursive?: boolean;
+  assets?: string[];
+  appVersion?: string;
+  db?: string[];
+  strict?: boolean;
+  level?: string;
+  maxDbBytes?: string;
+  busyTimeout?: string;
+  pin?: PinMode;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function addBackupFlags(command: Command, { forBackup }: { forBackup: boolean }): Command {
+  command
+    .option('--ext <ending>', 'also treat files with this ending as databases (repeatable), e.g. --ext .sqlite', collect)
+    .option('-r, --recursive', 'look in subfolders too, keeping relative paths')
+    .option('--assets <folder>', `asset folder inside the data dir (repeatable; default "${DEFAULTS.assetFolder}" when present)`, collect)
+    .option('--app-version <version>', 'text for the VERSION entry (default: <data-dir>/VERSION, else dbzip\'s version)')
+    .option('--db <name>', 'only this database, by its path in the zip (repeatable)', collect)
+    .option('--busy-timeout <ms>', `wait this long for a writer's lock (default ${DEFAULTS.busyTimeoutMs})`);
+  if (forBackup) {
+    command
+      .option('--strict', 'fail instead of skipping a database that cannot be archived')
+      .option('-l, --level <0-9>', `0 stores, 1-9 deflate (default ${DEFAULTS.level})`)
+      .option('--max-db-bytes <bytes>', `largest database held in memory (default ${DEFAULTS.maxDatabaseBytes})`)
+      .addOption(new Option('--pin <mode>', `shared point in time (default ${DEFAULTS.pin})`).choices(['none', 'all', 'all-blocking']));
+  }
+  return command;
+}
+
+function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new OptionsError(`${flag} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+/** SOURCE_DATE_EPOCH (seconds since 1970, the reproducible-builds convention) fixes every entry time. */
+export function sourceDateEpoch(env: Readonly<Record<string, string | undefined>>): Date | undefined {
+  const value = env.SOURCE_DATE_EPOCH;
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new OptionsError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got "${value}"`);
+  return new Date(Number(value) * 1000);
+}
+
+export function toBackupOptions(dataDir: string, flags: BackupFlags, env: Readonly<Record<string, string | undefined>>): BackupOptions {
+  const options: BackupOptions = { dataDir };
+  if (flags.ext !== undefined) options.extensions = [...DEFAULTS.extensions, ...flags.ext];
+  if (flags.recursive !== undefined) options.recursive = flags.recursive;
+  if (flags.assets !== undefined) options.assets = flags.assets;
+  if (flags.appVersion !== undefined) options.version = flags.appVersion;
+  if (flags.db !== undefined) options.databases = flags.db;
+  if (flags.strict !== undefined) options.strict = flags.strict;
+  if (flags.pin !== undefined) options.pin = flags.pin;
+  const level = wholeNumber('--level', flags.level);
+  if (level !== undefined) options.level = level;
+  const maxBytes = wholeNumber('--max-db-bytes', flags.maxDbBytes);
+  if (maxBytes !== undefined) options.maxDatabaseBytes = maxBytes;
+  const busy = wholeNumber('--busy-timeout', flags.busyTimeout);
+  if (busy !== undefined) options.busyTimeoutMs = busy;
+  const date = sourceDateEpoch(env);
+  if (date !== undefined) options.date = date;
+  return options;
+}

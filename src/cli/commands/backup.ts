@@ -1,0 +1,112 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import cliProgress from 'cli-progress';
+import { backupFileName } from '../../archive/file-name.js';
+import { createBackup, type Backup } from '../../backup.js';
+import { DbzipError, OutputError } from '../../errors.js';
+import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
+import { writeAll, type CliIo } from '../io.js';
+
+export interface BackupCommandFlags extends BackupFlags {
+  output?: string;
+  force?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Counts bytes for the progress bar; a real percentage and ETA when the size is known in advance. */
+function progressTap(io: CliIo, backup: Backup, quiet: boolean): { tap: Transform; stop(): void } {
+  const show = io.stderr.isTTY === true && !quiet;
+  const total = backup.size;
+  const bar = show
+    ? new cliProgress.SingleBar(
+        {
+          stream: io.stderr as unknown as NodeJS.WritableStream,
+          format: total === null ? ' {written} MB written | {duration_formatted}' : ' [{bar}] {percentage}% | {written}/{totalMb} MB | ETA {eta_formatted}',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  let written = 0;
+  bar?.start(total ?? 1, 0, { written: '0.0', totalMb: mb(total ?? 0) });
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      written += chunk.length;
+      bar?.update(total === null ? 0 : written, { written: mb(written) });
+      callback(null, chunk);
+    },
+  });
+  return { tap, stop: () => bar?.stop() };
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes to `<file>.partial`, fsyncs, then renames: an interrupted run never leaves a file that looks complete. */
+async function writeToFile(backup: Backup, target: string, tap: Transform): Promise<void> {
+  const partial = `${target}.partial`;
+  const handle = await fs.open(partial, 'w', 0o600);
+  try {
+    await pipeline(backup.stream, tap, handle.createWriteStream({ autoClose: false }));
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await fs.rm(partial, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await fs.rename(partial, target);
+  await fsyncDir(path.dirname(target));
+}
+
+export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: CliIo): Promise<number> {
+  const options = toBackupOptions(path.resolve(io.cwd, dataDir), flags, io.env);
+  const toStdout = flags.output === '-';
+  const target = toStdout ? undefined : path.resolve(io.cwd, flags.output ?? backupFileName('dbzip', options.date ?? new Date()));
+  if (target !== undefined && !flags.force) {
+    const exists = await fs.lstat(target).then(() => true, () => false);
+    if (exists) throw new OutputError(`${target} already exists; pass --force to replace it`);
+  }
+  const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
+  const { tap, stop } = progressTap(io, backup, flags.quiet === true);
+  try {
+    if (target === undefined) {
+      for await (const chunk of backup.stream.pipe(tap)) await writeAll(io.stdout, chunk as Buffer);
+    } else {
+      await writeToFile(backup, target, tap);
+    }
+  } catch (error) {
+    backup.abort(error);
+    if (error instanceof DbzipError) throw error;
+    throw new OutputError(`cannot write ${target ?? 'stdout'}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    stop();
+  }
+  const manifest = await backup.manifest;
+  if (flags.json && target !== undefined) await writeAll(io.stdout, `${JSON.stringify({ file: target, manifest }, null, 2)}\n`);
+  else if (!flags.quiet) {
+    const where = target ?? 'stdout';
+    await writeAll(io.stderr, `wrote ${where}: ${manifest.databases.length} database(s), ${manifest.assets.length} asset file(s), ${manifest.skipped.length} skipped\n`);
+  }
+  return 0;
+}
+
+/** Skips go to stderr, one line each; the final error is printed once by runCli. */
+function cliLogger(io: CliIo, quiet: boolean) {
+  const warn = (obj: object, msg?: string) => {
+    if (quiet) return;
+    const { path: file, reason } = obj as { path?: string; reason?: string };
+    io.stderr.write(`dbzip: warning: ${msg ?? ''}${file ? ` ${file}` : ''}${reason ? `: ${reason}` : ''}\n`);
+  };
+  return { info: () => {}, warn, error: () => {} };
+}

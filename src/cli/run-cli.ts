@@ -1,0 +1,79 @@
+import { Command, CommanderError } from 'commander';
+import { DbzipError } from '../errors.js';
+import { DBZIP_VERSION } from '../version.js';
+import { addBackupFlags } from './backup-flags.js';
+import { runBackup } from './commands/backup.js';
+import { runList } from './commands/list.js';
+import { runVerify } from './commands/verify.js';
+import { EXIT_CODES, EXIT_OK, EXIT_UNEXPECTED } from './exit-codes.js';
+import type { CliIo } from './io.js';
+
+const EXAMPLES = `
+Examples:
+  dbzip backup ./data -o backup.zip      snapshot every .db in ./data into backup.zip
+  dbzip backup ./data -o - > b.zip       stream the zip to stdout
+  dbzip verify backup.zip                check CRCs, hashes and integrity of every database
+  dbzip list ./data --json               what a backup would contain, as JSON
+  dbzip serve --data-dir ./data          serve backups over HTTP (see README)`;
+
+function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
+  const program = new Command('dbzip')
+    .description('Consistent zip backups of live SQLite databases')
+    .version(DBZIP_VERSION, '-v, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .addHelpText('after', EXAMPLES);
+
+  addBackupFlags(
+    program
+      .command('backup')
+      .description('write a zip of every SQLite database, the asset folders, VERSION and manifest.json')
+      .argument('<data-dir>', 'folder holding the databases')
+      .option('-o, --output <file>', 'zip to write ("-" for stdout; default dbzip-backup-<UTC time>.zip here)')
+      .option('-f, --force', 'replace an existing output file')
+      .option('-q, --quiet', 'no progress bar and no warnings')
+      .option('--json', 'print the manifest as JSON on stdout when done')
+      .addHelpText('after', '\nExample:\n  SOURCE_DATE_EPOCH=0 dbzip backup ./data -o same-bytes-every-time.zip'),
+    { forBackup: true },
+  ).action(async (dataDir: string, flags) => setCode(await runBackup(dataDir, flags, io)));
+
+  program
+    .command('verify')
+    .description('check a dbzip archive: zip CRCs, manifest checksums, PRAGMA integrity_check of every database')
+    .argument('<file>', 'the zip to check')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', '\nExample:\n  dbzip verify dbzip-backup-20260101-120000.zip')
+    .action(async (file: string, flags) => setCode(await runVerify(file, flags, io)));
+
+  addBackupFlags(
+    program
+      .command('list')
+      .description('show what a backup would contain and what it would skip, and why')
+      .argument('<data-dir>', 'folder holding the databases')
+      .option('--json', 'print as JSON')
+      .addHelpText('after', '\nExample:\n  dbzip list ./data --ext .sqlite'),
+    { forBackup: false },
+  ).action(async (dataDir: string, flags) => setCode(await runList(dataDir, flags, io)));
+
+  return program;
+}
+
+/** Runs one dbzip command and returns its exit code; prints a one-line reason on failure. Never exits. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code = EXIT_OK;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_CODES.INVALID_OPTION;
+    if (error instanceof DbzipError) {
+      io.stderr.write(`dbzip: ${error.message}\n`);
+      return EXIT_CODES[error.code];
+    }
+    io.stderr.write(`dbzip: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_UNEXPECTED;
+  }
+}

@@ -1,0 +1,93 @@
+import { Worker } from 'node:worker_threads';
+import { AbortedError, DbzipError } from '../errors.js';
+import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
+
+/** One database image, checked and hashed; the only copy dbzip holds of it. */
+export interface Snapshot extends SnapshotMeta {
+  image: Buffer;
+}
+
+export type SnapshotOutcome = { ok: true; snapshot: Snapshot } | { ok: false; failure: SnapshotFailure };
+
+/** Omit that keeps a union a union. */
+type RequestBody<T extends Request['type']> = Omit<Extract<Request, { type: T }>, 'id'>;
+
+type Pending = { resolve: (response: Response) => void; reject: (error: Error) => void };
+
+/** Run from TypeScript sources (tests), the worker first registers tsx's loader in its own thread. */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./snapshot-worker.js', import.meta.url));
+  const url = new URL('./snapshot-worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
+  return new Worker(boot, { eval: true });
+}
+
+/**
+ * The main thread's handle on one snapshot worker. Requests run one at a time, in order.
+ * `close()` (or an aborted signal) ends the worker, which closes every SQLite handle it holds.
+ */
+export class SnapshotSession {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #closed: Error | undefined;
+  readonly #exited: Promise<void>;
+
+  constructor(signal?: AbortSignal) {
+    this.#worker = startWorker();
+    this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
+    this.#worker.on('message', (response: Response) => {
+      const pending = this.#pending.get(response.id);
+      this.#pending.delete(response.id);
+      if (response.type === 'crash') pending?.reject(new DbzipError('SNAPSHOT_FAILED', `snapshot worker failed: ${response.message}`));
+      else pending?.resolve(response);
+    });
+    this.#worker.on('error', (error) => this.#fail(new DbzipError('SNAPSHOT_FAILED', `snapshot worker failed: ${error.message}`, { cause: error })));
+    this.#worker.on('exit', () => this.#fail(this.#closed ?? new DbzipError('SNAPSHOT_FAILED', 'snapshot worker exited unexpectedly')));
+    if (signal !== undefined) {
+      const onAbort = () => void this.close(new AbortedError(undefined, { cause: signal.reason }));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      void this.#exited.then(() => signal.removeEventListener('abort', onAbort));
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#closed ??= error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+
+  #request<T extends Request['type']>(request: RequestBody<T>): Promise<Extract<Response, { type: T }>> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (r: Response) => void, reject });
+      this.#worker.postMessage({ ...request, id });
+    });
+  }
+
+  /** Confirms each path is SQLite (by SQLite's own header check) and reads its size and journal mode. */
+  async probe(paths: string[], busyTimeoutMs: number): Promise<ProbeResult[]> {
+    return (await this.#request<'probe'>({ type: 'probe', paths, busyTimeoutMs })).results;
+  }
+
+  /** Opens a read transaction on each path, back to back; each stays open until its snapshot. */
+  async pin(paths: string[], busyTimeoutMs: number): Promise<PinResult> {
+    return (await this.#request<'pin'>({ type: 'pin', paths, busyTimeoutMs })).result;
+  }
+
+  async snapshot(path: string, maxBytes: number, busyTimeoutMs: number): Promise<SnapshotOutcome> {
+    const response = await this.#request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs });
+    if (!response.ok) return { ok: false, failure: response.failure };
+    const { image, meta } = response;
+    return { ok: true, snapshot: { ...meta, image: Buffer.from(image.buffer, image.byteOffset, image.byteLength) } };
+  }
+
+  /** Ends the worker; pending requests reject with `reason`. Safe to call more than once. */
+  async close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
+    this.#fail(reason);
+    await this.#worker.terminate();
+    await this.#exited;
+  }
+}

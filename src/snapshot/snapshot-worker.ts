@@ -1,0 +1,172 @@
+/**
+ * Runs in a worker thread, one per backup. Holds every SQLite handle of that backup
+ * and closes each as soon as its database is read. Three requests:
+ * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
+ * - pin: open a read transaction on several databases back to back (one shared moment);
+ * - snapshot: one consistent image (`serialize()` reads it under one read transaction),
+ *   checked with `PRAGMA quick_check` on the image itself, then hashed and sent back by transfer.
+ */
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { checkDatabaseImage, readImageHeader } from './image-check.js';
+import type { DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
+
+type Handle = Database.Database;
+
+/** Read transactions opened by `pin`, released by `snapshot` (or when the worker ends). */
+const pinned = new Map<string, Handle>();
+
+function openReadOnly(path: string, busyTimeoutMs: number): Handle {
+  // readonly: never checkpoints, never changes the journal mode, never deletes a -wal on close.
+  return new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
+}
+
+/** Reads the facts inside the caller's read transaction, so they describe the same moment. */
+function facts(db: Handle): DatabaseFacts {
+  return {
+    pageSize: db.pragma('page_size', { simple: true }) as number,
+    pageCount: db.pragma('page_count', { simple: true }) as number,
+    journalMode: db.pragma('journal_mode', { simple: true }) === 'wal' ? 'wal' : 'rollback',
+    userVersion: db.pragma('user_version', { simple: true }) as number,
+  };
+}
+
+function classify(error: unknown): { code: 'NOT_SQLITE' | 'UNREADABLE' | 'SNAPSHOT_FAILED'; reason: string } {
+  const code = (error as { code?: string }).code ?? '';
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_NOTADB') return { code: 'NOT_SQLITE', reason: 'no SQLite header (file is not a database)' };
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_AUTH')) {
+    return { code: 'UNREADABLE', reason: `cannot open: ${message} (${code})` };
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return { code: 'SNAPSHOT_FAILED', reason: `locked by another connection for longer than the busy timeout (${code})` };
+  }
+  return { code: 'SNAPSHOT_FAILED', reason: code === '' ? message : `${message} (${code})` };
+}
+
+function probe(paths: string[], busyTimeoutMs: number): ProbeResult[] {
+  return paths.map((path) => {
+    let db: Handle | undefined;
+    try {
+      db = openReadOnly(path, busyTimeoutMs);
+      db.exec('BEGIN');
+      const result = facts(db);
+      db.exec('COMMIT');
+      return { ok: true, ...result };
+    } catch (error) {
+      return { ok: false, ...classify(error) };
+    } finally {
+      db?.close();
+    }
+  });
+}
+
+function pin(paths: string[], busyTimeoutMs: number): PinResult {
+  const result: PinResult = { pinned: [], failed: [], windowMs: 0 };
+  const start = performance.now();
+  for (const path of paths) {
+    let db: Handle | undefined;
+    try {
+      db = openReadOnly(path, busyTimeoutMs);
+      db.exec('BEGIN');
+      // The first read starts the read transaction: from here on this handle sees one moment.
+      const read = facts(db);
+      pinned.set(path, db);
+      result.pinned.push({ path, ...read });
+    } catch (error) {
+      db?.close();
+      result.failed.push({ path, ...classify(error) });
+    }
+  }
+  result.windowMs = performance.now() - start;
+  return result;
+}
+
+type SnapshotOutcome = { ok: true; image: Buffer; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
+
+function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): SnapshotOutcome {
+  const pinnedHandle = pinned.get(path);
+  pinned.delete(path);
+  let image: Buffer;
+  let read: DatabaseFacts;
+  let db: Handle | undefined = pinnedHandle;
+  try {
+    if (db === undefined) {
+      db = openReadOnly(path, busyTimeoutMs);
+      db.exec('BEGIN');
+    }
+    read = facts(db);
+    const bytes = read.pageSize * read.pageCount;
+    if (bytes > maxBytes) {
+      return { ok: false, failure: { code: 'DATABASE_TOO_LARGE', reason: `${bytes} bytes`, bytes } };
+    }
+    image = db.serialize();
+    db.exec('COMMIT');
+  } catch (error) {
+    return { ok: false, failure: classify(error) };
+  } finally {
+    // Release the lock (and the pin) before the slow part: checking and hashing.
+    db?.close();
+  }
+  if (image.length !== read.pageSize * read.pageCount) {
+    return { ok: false, failure: { code: 'SNAPSHOT_FAILED', reason: `image is ${image.length} bytes, expected page_count × page_size = ${read.pageSize * read.pageCount}` } };
+  }
+  // serialize() zero-fills a page it cannot read and still succeeds: check the image itself.
+  const check = checkDatabaseImage(image, 'quick');
+  if (!check.ok) {
+    return { ok: false, failure: { code: 'SNAPSHOT_CORRUPT', reason: `quick_check of the snapshot failed: ${check.messages.slice(0, 5).join('; ')}` } };
+  }
+  const header = readImageHeader(image);
+  return {
+    ok: true,
+    image,
+    meta: {
+      ...read,
+      journalMode: header.journalMode,
+      userVersion: header.userVersion,
+      sha256: createHash('sha256').update(image).digest('hex'),
+      crc32: crc32(image),
+      pinned: pinnedHandle !== undefined,
+    },
+  };
+}
+
+/** The ArrayBuffer to transfer: the image's own, or a copy when it shares one. */
+function transferable(image: Buffer): Uint8Array {
+  if (image.byteOffset === 0 && image.buffer.byteLength === image.length && image.buffer instanceof ArrayBuffer) return image;
+  return new Uint8Array(image);
+}
+
+function handle(request: Request): { response: Response; transfer: ArrayBuffer[] } {
+  switch (request.type) {
+    case 'probe':
+      return { response: { id: request.id, type: 'probe', results: probe(request.paths, request.busyTimeoutMs) }, transfer: [] };
+    case 'pin':
+      return { response: { id: request.id, type: 'pin', result: pin(request.paths, request.busyTimeoutMs) }, transfer: [] };
+    case 'snapshot': {
+      const outcome = snapshot(request.path, request.maxBytes, request.busyTimeoutMs);
+      if (!outcome.ok) return { response: { id: request.id, type: 'snapshot', ok: false, failure: outcome.failure }, transfer: [] };
+      const image = transferable(outcome.image);
+      return { response: { id: request.id, type: 'snapshot', ok: true, image, meta: outcome.meta }, transfer: [image.buffer as ArrayBuffer] };
+    }
+  }
+}
+
+const port = parentPort;
+if (port === null) throw new Error('snapshot-worker must run in a worker thread');
+
+port.on('message', (request: Request) => {
+  try {
+    const { response, transfer } = handle(request);
+    port.postMessage(response, transfer);
+  } catch (error) {
+    port.postMessage({ id: request.id, type: 'crash', message: error instanceof Error ? error.message : String(error) } satisfies Response);
+  }
+});
+
+port.on('close', () => {
+  for (const db of pinned.values()) db.close();
+  pinned.clear();
+});
