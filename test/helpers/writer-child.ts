@@ -26,11 +26,10 @@ function messageOf(error: unknown): string {
   return String(error);
 }
 
+/** Startup failures: stderr (which the parent shows in its error) and exit code 2. */
 function fatal(message: string): never {
   process.stderr.write(`[writer ${process.pid}] fatal: ${message}\n`);
-  send({ type: 'fatal', message }, () => process.exit(2));
-  // Without an IPC channel the callback already ran; keep TypeScript happy about `never`.
-  throw new Error(message);
+  process.exit(2);
 }
 
 function parseOptions(): WriterChildOptions {

@@ -64,7 +64,6 @@ export interface WriterChildOptions {
 export type WriterMessage =
   | { type: 'ready'; pid: number; journalMode: string }
   | { type: 'error'; message: string }
-  | { type: 'fatal'; message: string }
   | { type: 'stats'; stats: WriterStats };
 
 export const STATS_PREFIX = 'DBZIP_WRITER_STATS ';
@@ -147,7 +146,7 @@ export async function startWriter(options: StartWriterOptions): Promise<Writer> 
       if (message.type === 'ready') {
         clearTimeout(timer);
         resolve();
-      } else if (message.type === 'error' || message.type === 'fatal') {
+      } else if (message.type === 'error') {
         if (errors.length < 20) errors.push(message.message);
         clearTimeout(timer);
         reject(new Error(`writer ${pid} failed before its first commit: ${message.message}`));
