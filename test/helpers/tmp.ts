@@ -28,7 +28,7 @@ export function makeTmpDir(prefix = 'test'): TmpDir {
 
 /** `test` with a `tmpDir` fixture: a fresh folder per test, removed afterwards. */
 export const test = base.extend<{ tmpDir: string }>({
-  // eslint-disable-next-line no-empty-pattern -- vitest reads fixture dependencies from this pattern
+  // The empty pattern is required: vitest reads fixture dependencies from the first parameter.
   tmpDir: async ({}, use) => {
     const tmp = makeTmpDir('t');
     try {

@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 
 export interface ZipEntryMeta {
@@ -16,7 +17,7 @@ export interface ZipEntryMeta {
 }
 
 export interface ReadZip {
-  /** Entry name → uncompressed bytes (CRC and sizes checked by yauzl). */
+  /** Entry name → uncompressed bytes. Sizes are checked by yauzl, CRC-32 here (yauzl never checks it). */
   files: Map<string, Buffer>;
   /** Entry names in central-directory order (duplicates kept, so they can be detected). */
   names: string[];
@@ -24,7 +25,7 @@ export interface ReadZip {
   comment: string;
 }
 
-/** Reads a whole zip (path or bytes) into memory, validating every entry's size and CRC. */
+/** Reads a whole zip (path or bytes) into memory; rejects on a bad size, a bad CRC-32 or an unsafe entry name. */
 export async function readZip(source: string | Buffer): Promise<ReadZip> {
   const options: yauzl.Options = { lazyEntries: true, autoClose: true, decodeStrings: true, validateEntrySizes: true, strictFileNames: true };
   const zip = typeof source === 'string' ? await yauzl.openPromise(source, options) : await yauzl.fromBufferPromise(source, options);
@@ -34,8 +35,13 @@ export async function readZip(source: string | Buffer): Promise<ReadZip> {
       const stream = await zip.openReadStreamPromise(entry);
       const chunks: Buffer[] = [];
       for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const data = Buffer.concat(chunks);
+      const actual = crc32(data);
+      if (actual !== entry.crc32) {
+        throw new Error(`zip entry ${entry.fileName}: CRC-32 is ${actual.toString(16)}, the central directory says ${entry.crc32.toString(16)}`);
+      }
       out.names.push(entry.fileName);
-      out.files.set(entry.fileName, Buffer.concat(chunks));
+      out.files.set(entry.fileName, data);
       out.meta.set(entry.fileName, {
         name: entry.fileName,
         compressionMethod: entry.compressionMethod,
