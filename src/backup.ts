@@ -326,7 +326,12 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
         cleanup();
       }
     });
-    return { stream, manifest, size, plan, abort: (reason?: unknown) => stream.destroy(reason instanceof Error ? reason : new AbortedError()) };
+    const abort = (reason?: unknown) => {
+      const error = reason instanceof Error ? reason : new AbortedError(undefined, { cause: reason });
+      // With no 'error' listener an emitted error would crash the process; readers still see a premature close.
+      stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
+    };
+    return { stream, manifest, size, plan, abort };
   } catch (error) {
     cleanup();
     if (error instanceof DbzipError) throw error;

@@ -409,8 +409,8 @@ describe('verifyArchive', () => {
     manifest.databases[1]!.pageCount += 1;
     const report = await verifyArchive(buildArchive(stage, manifest));
     expect(report.problems).toEqual([
-      `database "sub/x.sqlite": ${manifest.databases[1]!.pageCount - 1} pages, manifest says ${manifest.databases[1]!.pageCount}`,
       expect.stringMatching(/^database "sub\/x\.sqlite": crc32 [0-9a-f]{8} in the archive, 00000000 in the manifest$/),
+      `database "sub/x.sqlite": ${manifest.databases[1]!.pageCount - 1} pages, manifest says ${manifest.databases[1]!.pageCount}`,
     ]);
   });
 

@@ -168,13 +168,15 @@ interface LocalHeaderFields {
   method: number;
   dos: { date: number; time: number };
   zip64: boolean;
-  /** Known only for stored entries without a data descriptor; zeros otherwise (spec 4.4.4). */
-  known: { crc32: number; size: number } | undefined;
+  /** Zero when a data descriptor carries it (spec 4.4.4). */
+  crc32: number;
+  /** Stored entries only (compressed = uncompressed); zero when unknown, see `#entry`. */
+  size: number;
 }
 
 function localHeader(h: LocalHeaderFields): Buffer {
   const b = Buffer.alloc(localHeaderBytes(h.encodedName.length, h.zip64));
-  const size = h.known?.size ?? 0;
+  const { size } = h;
   const size32 = h.zip64 ? MAX32 : size;
   b.writeUInt32LE(SIG_LOCAL, 0);
   b.writeUInt16LE(h.zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 4);
@@ -182,14 +184,14 @@ function localHeader(h: LocalHeaderFields): Buffer {
   b.writeUInt16LE(h.method, 8);
   b.writeUInt16LE(h.dos.time, 10);
   b.writeUInt16LE(h.dos.date, 12);
-  b.writeUInt32LE(h.known?.crc32 ?? 0, 14);
-  b.writeUInt32LE(size32, 18); // compressed = uncompressed: only stored entries are known here
+  b.writeUInt32LE(h.crc32, 14);
+  b.writeUInt32LE(size32, 18);
   b.writeUInt32LE(size32, 22);
   b.writeUInt16LE(h.encodedName.length, 26);
   b.writeUInt16LE(b.length - LOCAL_HEADER_BYTES - h.encodedName.length, 28);
   h.encodedName.copy(b, LOCAL_HEADER_BYTES);
   if (h.zip64) {
-    // Spec 4.5.3: a local zip64 extra holds both sizes; zero while a data descriptor will follow.
+    // Spec 4.5.3: a local zip64 extra holds both sizes.
     let p = LOCAL_HEADER_BYTES + h.encodedName.length;
     p = b.writeUInt16LE(ZIP64_EXTRA_ID, p);
     p = b.writeUInt16LE(16, p);
@@ -413,8 +415,11 @@ export class ZipWriter {
       const flags = FLAG_UTF8 | (descriptor ? FLAG_DESCRIPTOR : 0);
       const method = deflate ? METHOD_DEFLATE : METHOD_STORE;
       const offset = this.#offset;
-      const known = descriptor || crc32 === undefined ? undefined : { crc32, size };
-      yield this.#count(localHeader({ encodedName, flags, method, dos: this.#dos, zip64, known }));
+      // With a data descriptor the local sizes are zero, except a stored zip64 entry's: Info-ZIP unzip
+      // takes those from the local zip64 extra even with bit 3 set, and zeros make it read no data.
+      // The size is exact there (announced in advance and enforced); deflate's compressed size is not.
+      const headerSize = descriptor && (deflate || !zip64) ? 0 : size;
+      yield this.#count(localHeader({ encodedName, flags, method, dos: this.#dos, zip64, crc32: descriptor ? 0 : (crc32 ?? 0), size: headerSize }));
 
       const tally: Tally = { bytes: 0, crc32: 0 };
       const input = measured(name, data, size, tally, crc32 === undefined);

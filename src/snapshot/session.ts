@@ -18,7 +18,9 @@ type Pending = { resolve: (response: Response) => void; reject: (error: Error) =
 function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./snapshot-worker.js', import.meta.url));
   const url = new URL('./snapshot-worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
+  // Resolved here, not in the worker: eval code resolves packages from the current directory.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
   return new Worker(boot, { eval: true });
 }
 
