@@ -328,9 +328,12 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     });
     const abort = (reason?: unknown) => {
       const error = reason instanceof Error ? reason : new AbortedError(undefined, { cause: reason });
-      // With no 'error' listener an emitted error would crash the process; readers still see a premature close.
-      stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
+      // The error also rejects `manifest`: a caller that aborts need not listen for it, and later reads still fail with it.
+      if (stream.listenerCount('error') === 0) stream.once('error', () => {});
+      stream.destroy(error);
     };
+    // The caller's signal (or a session failure) stops the bytes too, not only the snapshots.
+    controller.signal.addEventListener('abort', () => abort(controller.signal.reason), { once: true });
     return { stream, manifest, size, plan, abort };
   } catch (error) {
     cleanup();

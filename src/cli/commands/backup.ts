@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -55,16 +56,13 @@ async function fsyncDir(dir: string): Promise<void> {
 /** Writes to `<file>.partial`, fsyncs, then renames: an interrupted run never leaves a file that looks complete. */
 async function writeToFile(backup: Backup, target: string, tap: Transform): Promise<void> {
   const partial = `${target}.partial`;
-  const handle = await fs.open(partial, 'w', 0o600);
   try {
-    await pipeline(backup.stream, tap, handle.createWriteStream({ autoClose: false }));
-    await handle.sync();
+    // flush: fsync before close, so the rename never publishes data still in the page cache.
+    await pipeline(backup.stream, tap, createWriteStream(partial, { mode: 0o600, flush: true }));
   } catch (error) {
-    await handle.close().catch(() => {});
     await fs.rm(partial, { force: true });
     throw error;
   }
-  await handle.close();
   await fs.rename(partial, target);
   await fsyncDir(path.dirname(target));
 }
