@@ -21,7 +21,7 @@ import {
   type SkippedEntry,
 } from './archive/manifest.js';
 import { storedArchiveSize, ZipWriter } from './archive/zip-writer.js';
-import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError } from './errors.js';
+import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError, UnknownDatabaseError } from './errors.js';
 import { inspectWith, type InspectedDatabase, type Inspection } from './inspect.js';
 import { resolveBackupOptions, type BackupOptions, type ResolvedBackupOptions } from './options.js';
 import { byPath } from './scan/index.js';
@@ -78,7 +78,13 @@ function checkBudget(opts: ResolvedBackupOptions, databases: readonly InspectedD
 }
 
 async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOptions, databases: InspectedDatabase[], skipped: SkippedEntry[]): Promise<PinInfo> {
-  const eligible = opts.pin === 'none' ? [] : databases.filter((db) => opts.pin === 'all-blocking' || db.journalMode === 'wal');
+  const unknown = opts.pinOrder.filter((name) => !databases.some((db) => db.path === name));
+  if (unknown.length > 0) throw new UnknownDatabaseError(unknown);
+  const rank = (db: InspectedDatabase) => {
+    const i = opts.pinOrder.indexOf(db.path);
+    return i === -1 ? opts.pinOrder.length : i;
+  };
+  const eligible = (opts.pin === 'none' ? [] : databases.filter((db) => opts.pin === 'all-blocking' || db.journalMode === 'wal')).sort((a, b) => rank(a) - rank(b) || byPath(a, b));
   if (eligible.length === 0) return { mode: opts.pin, databases: [], windowMs: opts.date === undefined ? 0 : null };
   const result = await session.pin(eligible.map((db) => db.absPath), opts.busyTimeoutMs);
   const byAbs = new Map(databases.map((db) => [db.absPath, db]));
@@ -96,7 +102,8 @@ async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOption
   databases.splice(0, databases.length, ...databases.filter((db) => !failedPaths.has(db.absPath)));
   return {
     mode: opts.pin,
-    databases: result.pinned.map((p) => byAbs.get(p.path)?.path ?? p.path).sort(),
+    // In the order they were pinned.
+    databases: result.pinned.map((p) => byAbs.get(p.path)?.path ?? p.path),
     // A measured window differs run to run; reproducible archives leave it out.
     windowMs: opts.date === undefined ? Math.round(result.windowMs * 1000) / 1000 : null,
   };

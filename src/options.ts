@@ -39,6 +39,12 @@ export interface BackupOptions extends ScanOptions {
   busyTimeoutMs?: number;
   /** Fix every WAL database at one shared moment before reading any. Default `DEFAULTS.pin`. */
   pin?: PinMode;
+  /**
+   * Databases to pin first, in this order; the rest follow by path. Pin a database before the ones
+   * your application writes earlier in the same operation (it writes a.db then b.db: pin b.db first),
+   * so a pinned backup never holds the later write without the earlier one.
+   */
+  pinOrder?: readonly string[];
   /** Entry times and `createdAt`; fix it (for example from SOURCE_DATE_EPOCH) for byte-identical zips. Default: now. */
   date?: Date;
   /** Cancels the backup; the stream then ends with an AbortedError. */
@@ -59,6 +65,7 @@ export interface ResolvedBackupOptions extends ResolvedScanOptions {
   maxDatabaseBytes: number;
   busyTimeoutMs: number;
   pin: PinMode;
+  pinOrder: readonly string[];
   date: Date | undefined;
   signal: AbortSignal | undefined;
   logger: Logger;
@@ -177,6 +184,7 @@ export function resolveBackupOptions(options: BackupOptions): ResolvedBackupOpti
     maxDatabaseBytes: integer('maxDatabaseBytes', options.maxDatabaseBytes, DEFAULTS.maxDatabaseBytes, 1, MAX_BUFFER_BYTES),
     busyTimeoutMs: integer('busyTimeoutMs', options.busyTimeoutMs, DEFAULTS.busyTimeoutMs, 0, 600_000),
     pin: options.pin ?? DEFAULTS.pin,
+    pinOrder: stringList('pinOrder', options.pinOrder)?.map((d) => relativeInside('pinOrder', d)) ?? [],
     date: options.date,
     signal: options.signal,
     logger: options.logger ?? silentLogger,

@@ -53,7 +53,7 @@ export interface AssetEntry {
 
 export interface PinInfo {
   mode: 'none' | 'all' | 'all-blocking';
-  /** Databases fixed together, by path. */
+  /** Databases fixed together, by path, in the order they were pinned. */
   databases: string[];
   /** Milliseconds between fixing the first and the last pinned database; null when not measured (reproducible mode). */
   windowMs: number | null;

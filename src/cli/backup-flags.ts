@@ -14,6 +14,7 @@ export interface BackupFlags {
   maxDbBytes?: string;
   busyTimeout?: string;
   pin?: PinMode;
+  pinOrder?: string[];
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -31,7 +32,8 @@ export function addBackupFlags(command: Command, { forBackup }: { forBackup: boo
       .option('--strict', 'fail instead of skipping a database that cannot be archived')
       .option('-l, --level <0-9>', `0 stores, 1-9 deflate (default ${DEFAULTS.level})`)
       .option('--max-db-bytes <bytes>', `largest database held in memory (default ${DEFAULTS.maxDatabaseBytes})`)
-      .addOption(new Option('--pin <mode>', `shared point in time (default ${DEFAULTS.pin})`).choices(['none', 'all', 'all-blocking']));
+      .addOption(new Option('--pin <mode>', `shared point in time (default ${DEFAULTS.pin})`).choices(['none', 'all', 'all-blocking']))
+      .option('--pin-order <name>', 'pin this database before the others (repeatable; pin the one your app writes LAST first)', collect);
   }
   return command;
 }
@@ -59,6 +61,7 @@ export function toBackupOptions(dataDir: string, flags: BackupFlags, env: Readon
   if (flags.db !== undefined) options.databases = flags.db;
   if (flags.strict !== undefined) options.strict = flags.strict;
   if (flags.pin !== undefined) options.pin = flags.pin;
+  if (flags.pinOrder !== undefined) options.pinOrder = flags.pinOrder;
   const level = wholeNumber('--level', flags.level);
   if (level !== undefined) options.level = level;
   const maxBytes = wholeNumber('--max-db-bytes', flags.maxDbBytes);

@@ -1,0 +1,30 @@
+import type { Context } from 'hono';
+
+/** How a request ended, for the request log line. */
+export type Outcome = 'ok' | 'rejected' | 'error' | 'aborted' | 'failed';
+
+/** What the backup route reports once the last byte left, or the transfer broke off. */
+export interface DownloadResult {
+  outcome: Extract<Outcome, 'ok' | 'aborted' | 'failed'>;
+  bytes: number;
+  databases: number;
+}
+
+/** Values the middlewares share per request. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    /** The client's address (X-Forwarded-For only with trustProxy). */
+    client: string | undefined;
+    /** Set by the backup route: settles when the streamed body ends; the request line waits for it. */
+    download: Promise<DownloadResult> | undefined;
+  };
+}
+
+/** The Node.js request and response when running on @hono/node-server (also when a host app mounts us there). */
+interface NodeBindings {
+  incoming?: { socket?: { remoteAddress?: string } };
+  outgoing?: { destroy(error?: Error): unknown; destroyed?: boolean };
+}
+
+export const nodeBindings = (c: Context): NodeBindings => (c.env ?? {}) as NodeBindings;

@@ -1,0 +1,74 @@
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { BusyError, DbzipError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../options.js';
+
+/**
+ * The one table from error codes to HTTP statuses. Only errors raised before the first byte
+ * of a response reach it; after that the connection is cut instead (see backup-route.ts).
+ */
+export const ERROR_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  INVALID_OPTION: 400,
+  UNKNOWN_DATABASE: 400,
+  ARCHIVE_INVALID: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  RESTORE_REFUSED: 409,
+  // The request carried no body: this is about an upload (restore) that is too big.
+  PAYLOAD_TOO_LARGE: 413,
+  BUSY: 429,
+  SKIPPED_IN_STRICT_MODE: 500,
+  SNAPSHOT_FAILED: 500,
+  SNAPSHOT_CORRUPT: 500,
+  ASSET_CHANGED: 500,
+  ASSET_UNREADABLE: 500,
+  RESTORE_FAILED: 500,
+  OUTPUT_FAILED: 500,
+  // The data directory is missing or unreadable: the service cannot serve until the operator mounts or
+  // fixes it. Not a bug (500) and nothing the client did (4xx); 503 tells monitors "not ready, try later".
+  DATA_DIR_NOT_FOUND: 503,
+  DATA_DIR_UNREADABLE: 503,
+  // Cancelled (client gone, server stopping): the work was not done; retrying may succeed.
+  ABORTED: 503,
+  // A database is larger than the server's memory budget. 413 would blame the request's (empty) body;
+  // 507 says the server cannot hold what it needs to answer, which is what happened.
+  DATABASE_TOO_LARGE: 507,
+};
+
+/** Codes of errors that are not DbzipErrors. */
+export type HttpErrorCode = ErrorCode | 'NOT_FOUND' | 'HTTP_ERROR' | 'INTERNAL';
+
+export interface ErrorBody {
+  error: { code: HttpErrorCode; message: string };
+}
+
+export const errorBody = (code: HttpErrorCode, message: string): ErrorBody => ({ error: { code, message } });
+
+/** Extra headers some statuses need: how to authenticate, when to come back. */
+function errorHeaders(error: unknown, status: number): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="dbzip"';
+  if (error instanceof BusyError) headers['Retry-After'] = String(error.retryAfterSeconds);
+  return headers;
+}
+
+/** The one error handler: `{ error: { code, message } }` with the status from ERROR_STATUS. */
+export function errorHandler(logger: Logger): ErrorHandler {
+  return (error: unknown, c: Context) => {
+    if (error instanceof DbzipError) {
+      const status = ERROR_STATUS[error.code];
+      if (status >= 500) logger.error({ reqId: c.get('requestId'), code: error.code, err: error.message }, 'request failed');
+      return c.json(errorBody(error.code, error.message), status, errorHeaders(error, status));
+    }
+    if (error instanceof HTTPException) {
+      const status = error.status as ContentfulStatusCode;
+      return c.json(errorBody('HTTP_ERROR', error.message || 'request failed'), status, errorHeaders(error, status));
+    }
+    // Anything else is a bug: log it whole, tell the client nothing about internals.
+    logger.error({ reqId: c.get('requestId'), err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'unexpected error');
+    return c.json(errorBody('INTERNAL', 'internal error'), 500);
+  };
+}
+
+export const notFoundHandler: NotFoundHandler = (c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404);

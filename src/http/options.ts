@@ -1,0 +1,201 @@
+import { FILE_PREFIX_PATTERN } from '../archive/file-name.js';
+import { OptionsError } from '../errors.js';
+import { resolveBackupOptions, type BackupOptions, type Logger, type ResolvedBackupOptions } from '../options.js';
+import { apiKeyWeakness, keyDigest } from './auth.js';
+
+/**
+ * Who may call the protected routes. "No auth" is a choice you spell out (`{ none: true }`),
+ * never what you get by leaving a key out: a missing key makes every protected route answer 403.
+ */
+export type AuthOption = { apiKey: string } | { none: true };
+
+/** At most `max` requests per client address within `windowMs`, on every route but health. */
+export interface RateLimitOption {
+  max: number;
+  windowMs: number;
+}
+
+/**
+ * Options of `createApp`. The backup options (dataDir, extensions, assets, level, pin, …) apply to
+ * every download; a request may narrow `databases` and set `level` with query parameters.
+ */
+export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'date'> {
+  /** Required in practice: `{ apiKey }` (16+ characters, not a placeholder) or `{ none: true }`. Without it protected routes answer 403. */
+  auth?: AuthOption | undefined;
+  /** Backups running at once; the next request gets 429 with Retry-After. Default `HTTP_DEFAULTS.maxConcurrent`. */
+  maxConcurrent?: number;
+  /** Download name: `<filePrefix>-backup-<UTC yyyymmdd-hhmmss>.zip`. Default `HTTP_DEFAULTS.filePrefix`. */
+  filePrefix?: string;
+  /**
+   * Proxies in front of dbzip whose X-Forwarded-For is believed: `true` means one. The client address is
+   * then taken that many entries from the right, so a client cannot spoof it. Default: X-Forwarded-For ignored.
+   */
+  trustProxy?: boolean | number;
+  /** Per-client request limit (by the address above). Default: none. */
+  rateLimit?: RateLimitOption | undefined;
+  /** One JSON line per request, an audit line per download. Default: pino writing to stdout. */
+  logger?: Logger;
+}
+
+/** Options of `startServer`: the app's, plus where to listen and how to stop. */
+export interface ServerOptions extends AppOptions {
+  /** Default `HTTP_DEFAULTS.host` (loopback). `{ none: true }` auth is refused on any other host. */
+  host?: string;
+  /** 0 picks a free port (see the returned `url`). Default `HTTP_DEFAULTS.port`. */
+  port?: number;
+  /** How long `close()` lets running downloads finish before cutting them off. Default `HTTP_DEFAULTS.shutdownTimeoutMs`. */
+  shutdownTimeoutMs?: number;
+  /**
+   * A connection with no traffic for this long is closed. This frees a backup slot (and the read
+   * transaction that keeps SQLite from checkpointing its WAL) when a client stops reading. 0 disables.
+   * Default `HTTP_DEFAULTS.idleTimeoutMs`.
+   */
+  idleTimeoutMs?: number;
+}
+
+/** Every HTTP default in one place. */
+export const HTTP_DEFAULTS = {
+  maxConcurrent: 2,
+  filePrefix: 'dbzip',
+  trustProxy: 0,
+  host: '127.0.0.1',
+  port: 8080,
+  shutdownTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  /** Retry-After of a 429 for a full backup queue: a guess, as a backup's length is unknown. */
+  busyRetryAfterSeconds: 5,
+} as const;
+
+/** The key itself is not kept: only its digest, which is all the comparison needs. */
+export type ResolvedAuth = { kind: 'key'; digest: Buffer } | { kind: 'none' } | { kind: 'unconfigured' };
+
+export interface ResolvedAppOptions {
+  backup: Omit<ResolvedBackupOptions, 'signal' | 'logger' | 'date'>;
+  /** The options as given, minus the app's own: passed on to createBackup / inspect. */
+  backupOptions: BackupOptions;
+  auth: ResolvedAuth;
+  maxConcurrent: number;
+  filePrefix: string;
+  trustProxy: number;
+  rateLimit: RateLimitOption | undefined;
+  logger: Logger | undefined;
+}
+
+export interface ResolvedServerOptions extends ResolvedAppOptions {
+  host: string;
+  port: number;
+  shutdownTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'logger'] as const;
+const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs', 'idleTimeoutMs'] as const;
+
+/** Likely slips, caught early (as options.ts does for backup options). */
+const MISSPELLINGS: Record<string, string> = {
+  apiKey: 'did you mean auth: { apiKey }?',
+  key: 'did you mean auth: { apiKey }?',
+  noAuth: 'did you mean auth: { none: true }?',
+  maxConcurrency: 'did you mean "maxConcurrent"?',
+  concurrency: 'did you mean "maxConcurrent"?',
+  prefix: 'did you mean "filePrefix"?',
+  fileNamePrefix: 'did you mean "filePrefix"?',
+  trustProxies: 'did you mean "trustProxy"?',
+  hostname: 'did you mean "host"?',
+  signal: 'each request has its own signal, aborted when the client goes away',
+  date: 'every download is stamped with the time it starts',
+};
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new OptionsError(`option "${name}" must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveAuth(auth: unknown): ResolvedAuth {
+  if (auth === undefined) return { kind: 'unconfigured' };
+  if (auth === null || typeof auth !== 'object') throw new OptionsError('option "auth" must be { apiKey: string } or { none: true }');
+  if ('none' in auth) {
+    if (auth.none !== true || 'apiKey' in auth) throw new OptionsError('option "auth": { none: true } takes no other field; to use a key pass { apiKey }');
+    return { kind: 'none' };
+  }
+  if (!('apiKey' in auth)) throw new OptionsError('option "auth" must be { apiKey: string } or { none: true }');
+  // A key read from an unset variable is "not configured", which answers 403 until it is set.
+  if (auth.apiKey === undefined || auth.apiKey === '') return { kind: 'unconfigured' };
+  if (typeof auth.apiKey !== 'string') throw new OptionsError('option "auth.apiKey" must be a string');
+  const weakness = apiKeyWeakness(auth.apiKey);
+  if (weakness !== undefined) throw new OptionsError(`option "auth.apiKey" is too weak: ${weakness}`);
+  return { kind: 'key', digest: keyDigest(auth.apiKey) };
+}
+
+function resolveTrustProxy(value: unknown): number {
+  if (value === undefined || value === false) return HTTP_DEFAULTS.trustProxy;
+  if (value === true) return 1;
+  return integer('trustProxy', value, HTTP_DEFAULTS.trustProxy, 0, 32);
+}
+
+function resolveRateLimit(value: unknown): RateLimitOption | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') throw new OptionsError('option "rateLimit" must be { max, windowMs }');
+  const { max, windowMs } = value as Partial<RateLimitOption>;
+  return { max: integer('rateLimit.max', max, 0, 1, 1_000_000), windowMs: integer('rateLimit.windowMs', windowMs, 0, 1, 24 * 3_600_000) };
+}
+
+function isLogger(value: unknown): value is Logger {
+  const l = value as Partial<Logger> | null;
+  return typeof l === 'object' && l !== null && typeof l.info === 'function' && typeof l.warn === 'function' && typeof l.error === 'function';
+}
+
+/** Validates everything once, eagerly, with messages that name the option. */
+export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
+  if (options === null || typeof options !== 'object') throw new OptionsError('options must be an object');
+  for (const key of Object.keys(options)) {
+    const meant = MISSPELLINGS[key];
+    if (meant !== undefined) throw new OptionsError(`unknown option "${key}": ${meant}`);
+  }
+  const backupOptions: Record<string, unknown> = { ...options };
+  for (const key of [...APP_KEYS, ...SERVER_KEYS]) delete backupOptions[key];
+  const { signal: _s, logger: _l, date: _d, ...backup } = resolveBackupOptions(backupOptions as unknown as BackupOptions);
+  const filePrefix = options.filePrefix ?? HTTP_DEFAULTS.filePrefix;
+  if (typeof filePrefix !== 'string' || !FILE_PREFIX_PATTERN.test(filePrefix)) {
+    throw new OptionsError(`option "filePrefix" must be 1 to 64 letters, digits, ".", "_" or "-", got ${JSON.stringify(filePrefix)}`);
+  }
+  if (options.logger !== undefined && !isLogger(options.logger)) throw new OptionsError('option "logger" must have info, warn and error methods (pino fits)');
+  return {
+    backup,
+    backupOptions: backupOptions as unknown as BackupOptions,
+    auth: resolveAuth(options.auth),
+    maxConcurrent: integer('maxConcurrent', options.maxConcurrent, HTTP_DEFAULTS.maxConcurrent, 1, 1_000),
+    filePrefix,
+    trustProxy: resolveTrustProxy(options.trustProxy),
+    rateLimit: resolveRateLimit(options.rateLimit),
+    logger: options.logger,
+  };
+}
+
+/** 127.0.0.0/8, ::1 and "localhost": the only hosts where serving without a key is allowed. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h);
+}
+
+export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  const app = resolveAppOptions(options);
+  const host = options.host ?? HTTP_DEFAULTS.host;
+  if (typeof host !== 'string' || host.trim() === '') throw new OptionsError('option "host" must be a non-empty string');
+  if (app.auth.kind === 'unconfigured') {
+    throw new OptionsError('no API key configured (option "auth"): pass auth: { apiKey }, or auth: { none: true } to serve without one on a loopback host');
+  }
+  if (app.auth.kind === 'none' && !isLoopbackHost(host)) {
+    throw new OptionsError(`auth: { none: true } is refused on host "${host}": without a key, listen on a loopback address (127.0.0.1, ::1, localhost) only`);
+  }
+  return {
+    ...app,
+    host,
+    port: integer('port', options.port, HTTP_DEFAULTS.port, 0, 65_535),
+    shutdownTimeoutMs: integer('shutdownTimeoutMs', options.shutdownTimeoutMs, HTTP_DEFAULTS.shutdownTimeoutMs, 0, 3_600_000),
+    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, HTTP_DEFAULTS.idleTimeoutMs, 0, 3_600_000),
+  };
+}
