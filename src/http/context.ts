@@ -1,4 +1,7 @@
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Logger } from '../options.js';
+import type { BackupSlots } from './limits.js';
+import type { ResolvedAppOptions } from './options.js';
 
 /** How a request ended, for the request log line. */
 export type Outcome = 'ok' | 'rejected' | 'error' | 'aborted' | 'failed';
@@ -28,3 +31,12 @@ interface NodeBindings {
 }
 
 export const nodeBindings = (c: Context): NodeBindings => (c.env ?? {}) as NodeBindings;
+
+/** What every route group is registered with. */
+export interface RouteDeps {
+  options: ResolvedAppOptions;
+  logger: Logger;
+  slots: BackupSlots;
+  /** Rate limit, then the API key check: run before a protected route validates anything. */
+  protect: MiddlewareHandler<AppEnv>[];
+}

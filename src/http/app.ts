@@ -1,0 +1,58 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { OptionsError } from '../errors.js';
+import { requireApiKey } from './auth.js';
+import { registerBackupRoute } from './backup-route.js';
+import type { AppEnv, RouteDeps } from './context.js';
+import { registerDatabasesRoute } from './databases-route.js';
+import { errorHandler, notFoundHandler } from './error-status.js';
+import { registerHealthRoute } from './health-route.js';
+import { BackupSlots, rateLimit } from './limits.js';
+import { createLogger, requestLog } from './logging.js';
+import { registerOpenApiRoute } from './openapi.js';
+import { HTTP_DEFAULTS, resolveAppOptions, type AppOptions } from './options.js';
+
+export type DbzipApp = OpenAPIHono<AppEnv>;
+
+/** Sensitive by nature (a copy of every database, or a list of them): never cached, never sniffed. */
+const noStoreNoSniff: MiddlewareHandler = async (c, next) => {
+  await next();
+  if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
+  c.res.headers.set('X-Content-Type-Options', 'nosniff');
+};
+
+/**
+ * The dbzip HTTP API as a Hono app: every route, never listening. Serve it with `startServer`, or
+ * mount it in your own app: `host.route('/admin/backup', createApp({ dataDir, auth: { apiKey } }))`.
+ * Paths are relative, so it works under any prefix. Options are validated now (OptionsError).
+ */
+export function createApp(options: AppOptions): DbzipApp {
+  const resolved = resolveAppOptions(options);
+  const logger = resolved.logger ?? createLogger();
+  const app = new OpenAPIHono<AppEnv>({
+    // Query validation failures become INVALID_OPTION, answered by the one error handler.
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issues = result.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
+        throw new OptionsError(`invalid ${result.target}: ${issues.join('; ')}`);
+      }
+    },
+  });
+  app.onError(errorHandler(logger));
+  app.notFound(notFoundHandler);
+  app.use('*', requestLog(logger, resolved.trustProxy));
+  app.use('*', noStoreNoSniff);
+
+  // Each protected route lists these itself, so a route added later cannot miss them by its position.
+  const protect: MiddlewareHandler<AppEnv>[] = [];
+  if (resolved.rateLimit !== undefined) protect.push(rateLimit(resolved.rateLimit));
+  protect.push(requireApiKey(resolved.auth));
+  const deps: RouteDeps = { options: resolved, logger, slots: new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds), protect };
+
+  // One function per route group; a page at GET / or POST /api/restore slots in the same way.
+  registerHealthRoute(app);
+  registerDatabasesRoute(app, deps);
+  registerBackupRoute(app, deps);
+  registerOpenApiRoute(app, protect);
+  return app;
+}
