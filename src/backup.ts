@@ -191,7 +191,10 @@ interface Run {
   plan: BackupPlan;
   createdAt: Date;
   versionBytes: Buffer;
-  first: SnapshotOutcome | undefined;
+  /** The snapshot taken before the first byte; cleared once taken over, so it is not held for the whole backup. */
+  head: { snapshot: Snapshot | undefined };
+  /** The length announced in advance, if any: then nothing may be skipped after the first byte. */
+  size: number | null;
   signal: AbortSignal;
   onManifest: (manifest: Manifest) => void;
 }
@@ -203,17 +206,28 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
   const databases: DatabaseEntry[] = [];
   const assets: AssetEntry[] = [];
   yield* zip.addBuffer(VERSION_NAME, run.versionBytes, crc32(run.versionBytes));
-  let first = run.first;
+  let first = run.head.snapshot;
+  run.head.snapshot = undefined;
   for (const db of plan.databases) {
-    const outcome = first ?? (await session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs));
+    // Block-scoped: the image is released with this iteration, one database in memory at a time.
+    let snapshot = first;
     first = undefined;
-    if (!outcome.ok) {
-      recordSkip(opts, skipped, skipFromFailure(db, outcome, opts.maxDatabaseBytes));
-      continue;
+    if (snapshot === undefined) {
+      const outcome = await session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs);
+      if (!outcome.ok) {
+        const skip = skipFromFailure(db, outcome, opts.maxDatabaseBytes);
+        // The announced length counted this database: a body that disagrees with it must not end normally.
+        if (run.size !== null) throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: ${skip.reason}`);
+        recordSkip(opts, skipped, skip);
+        continue;
+      }
+      snapshot = outcome.snapshot;
     }
-    databases.push(databaseEntry(db, outcome.snapshot));
-    // The image goes out of scope with this iteration: one database in memory at a time.
-    yield* zip.addBuffer(db.path, outcome.snapshot.image, outcome.snapshot.crc32);
+    if (run.size !== null && snapshot.image.length !== db.bytes) {
+      throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: image is ${snapshot.image.length} bytes, ${db.bytes} were announced`);
+    }
+    databases.push(databaseEntry(db, snapshot));
+    yield* zip.addBuffer(db.path, snapshot.image, snapshot.crc32);
   }
   for (const asset of plan.assets) {
     const hash = createHash('sha256');
@@ -291,6 +305,13 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     checkBudget(opts, databases);
     const pin = await pinDatabases(session, opts, databases, skipped);
     checkBudget(opts, databases);
+    // Fail before the first byte where we can: snapshot now until one database succeeds.
+    const head: Run['head'] = { snapshot: undefined };
+    while (head.snapshot === undefined && databases[0] !== undefined) {
+      const outcome = await session.snapshot(databases[0].absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs);
+      if (outcome.ok) head.snapshot = outcome.snapshot;
+      else recordSkip(opts, skipped, skipFromFailure(databases.shift()!, outcome, opts.maxDatabaseBytes));
+    }
     const plan: BackupPlan = {
       dataDir: inspection.dataDir,
       version: inspection.version,
@@ -302,13 +323,6 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     };
     const versionBytes = Buffer.from(`${plan.version}\n`, 'utf8');
     const size = predictSize(opts, plan, createdAt, versionBytes);
-    // Fail before the first byte where we can: the first snapshot is taken now.
-    const head = databases[0];
-    const first = head === undefined ? undefined : await session.snapshot(head.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs);
-    if (head !== undefined && first?.ok === false) {
-      if (first.failure.code === 'DATABASE_TOO_LARGE') throw new DatabaseTooLargeError(head.path, first.failure.bytes ?? 0, opts.maxDatabaseBytes);
-      if (opts.strict) throw new StrictModeError(head.path, first.failure.reason);
-    }
     let resolveManifest!: (m: Manifest) => void;
     let rejectManifest!: (e: Error) => void;
     const manifest = new Promise<Manifest>((resolve, reject) => {
@@ -319,7 +333,7 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     let ended = false;
     const source = (async function* () {
       try {
-        yield* produce({ opts, session, plan, createdAt, versionBytes, first, signal: controller.signal, onManifest: resolveManifest });
+        yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, onManifest: resolveManifest });
       } finally {
         cleanup();
       }

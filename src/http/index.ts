@@ -1,0 +1,11 @@
+/** dbzip over HTTP: the app to mount, the server to start, and what they are configured with. */
+export { createApp } from './app.js';
+export type { DbzipApp } from './app.js';
+export { startServer } from './server.js';
+export type { RunningServer } from './server.js';
+export { HTTP_DEFAULTS } from './options.js';
+export type { AppOptions, ServerOptions, AuthOption, RateLimitOption } from './options.js';
+export { createLogger } from './logging.js';
+export { ERROR_STATUS } from './error-status.js';
+export type { ErrorBody, HttpErrorCode } from './error-status.js';
+export { apiKeyWeakness } from './auth.js';
