@@ -409,8 +409,12 @@ export class ZipReader {
     return out;
   }
 
-  close(): void {
+  /** Resolves once the file descriptor is really closed (yauzl closes it after the last entry stream ends). */
+  close(): Promise<void> {
+    if (!this.#zip.isOpen) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.#zip.once('close', () => resolve()));
     this.#zip.close();
+    return closed;
   }
 }
 
@@ -420,6 +424,6 @@ export async function withZipReader<T>(zipPath: string, options: ZipReaderOption
   try {
     return await use(reader);
   } finally {
-    reader.close();
+    await reader.close();
   }
 }

@@ -384,7 +384,7 @@ export async function verifyArchive(zipPath: string, options: VerifyOptions = {}
     try {
       await checkContents(reader, report, resolved.maxDatabaseBytes);
     } finally {
-      reader.close();
+      await reader.close();
     }
   }
   report.ok = report.problems.length === 0;
