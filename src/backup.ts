@@ -169,7 +169,10 @@ async function* readAsset(asset: AssetFile, hash: ReturnType<typeof createHash>,
   try {
     handle = await fs.open(asset.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     if (!(await handle.stat()).isFile()) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} is no longer a regular file`);
-    for await (const chunk of handle.createReadStream({ highWaterMark: CHUNK, signal, autoClose: false }) as AsyncIterable<Buffer>) {
+    // No `signal` option: Node 20 can emit its AbortError twice, the second with no listener (a crash).
+    // Cancelling returns this generator, which ends the loop and destroys the read stream.
+    for await (const chunk of handle.createReadStream({ highWaterMark: CHUNK, autoClose: false }) as AsyncIterable<Buffer>) {
+      signal.throwIfAborted();
       read += chunk.length;
       if (read > asset.bytes) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} grew while it was archived (expected ${asset.bytes} bytes)`);
       hash.update(chunk);
@@ -342,7 +345,10 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
       if (ended) return;
       ended = true;
       if (error !== undefined) {
-        opts.logger.error({ code: error instanceof DbzipError ? error.code : undefined, err: error.message }, 'backup failed');
+        const code = error instanceof DbzipError ? error.code : undefined;
+        // A consumer that goes away is not a failure of the backup.
+        if (code === 'ABORTED') opts.logger.info({ code, err: error.message }, 'backup cancelled');
+        else opts.logger.error({ code, err: error.message }, 'backup failed');
         rejectManifest(error);
         cleanup();
       }

@@ -4,6 +4,8 @@ import { DBZIP_VERSION } from '../version.js';
 import { addBackupFlags } from './backup-flags.js';
 import { runBackup } from './commands/backup.js';
 import { runList } from './commands/list.js';
+import { addRestoreCommand } from './commands/restore.js';
+import { addServeFlags, runServe } from './commands/serve.js';
 import { runVerify } from './commands/verify.js';
 import { EXIT_CODES, EXIT_OK, EXIT_UNEXPECTED } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -14,6 +16,7 @@ Examples:
   dbzip backup ./data -o - > b.zip       stream the zip to stdout
   dbzip verify backup.zip                check CRCs, hashes and integrity of every database
   dbzip list ./data --json               what a backup would contain, as JSON
+  dbzip restore b.zip --data-dir ./data  verify, back up the current state, then restore (asks first)
   dbzip serve --data-dir ./data          serve backups over HTTP (see README)`;
 
 function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
@@ -54,6 +57,17 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       .addHelpText('after', '\nExample:\n  dbzip list ./data --ext .sqlite'),
     { forBackup: false },
   ).action(async (dataDir: string, flags) => setCode(await runList(dataDir, flags, io)));
+
+  addRestoreCommand(program, io, setCode);
+
+  addBackupFlags(
+    addServeFlags(
+      program
+        .command('serve')
+        .description('serve backups over HTTP: GET /api/backup, /api/databases, /api/health, /api/openapi.json'),
+    ),
+    { forBackup: true },
+  ).action(async (_flags: unknown, command: Command) => setCode(await runServe(command, io)));
 
   return program;
 }

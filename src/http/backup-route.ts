@@ -56,42 +56,81 @@ const withRequestId = (logger: Logger, reqId: string): Logger => ({
   error: (obj, msg) => logger.error({ reqId, ...obj }, msg),
 });
 
+type BodyOutcome = 'produced' | 'aborted' | 'stalled' | 'failed';
+
+/** Largest piece handed to the socket at once: 64 KiB, about 6 s at 10 kB/s. */
+const SLICE = 64 * 1024;
+
+interface BodyOptions {
+  /** Cuts the connection quietly (Node); without it the stream errors, which makes any adapter abort the transfer. */
+  cut: (() => void) | undefined;
+  /** How long the client may take to accept one slice before the download is cut off; 0: forever. */
+  stallTimeoutMs: number;
+  onEnd(outcome: BodyOutcome, bytes: number, error?: unknown): void;
+}
+
 /**
- * The zip as a pull-based web stream: a chunk is produced only when the socket wants one (memory
- * stays bounded). A failure cuts the connection: on Node the response is destroyed directly (quietly),
- * elsewhere the stream errors, which makes the adapter abort the transfer. Hono's stream() helper is
- * not used because it swallows errors and ends the body normally, which would pass a short zip for a whole one.
+ * The zip as a pull-based web stream: a chunk is produced only when the socket wants one, so memory
+ * stays bounded. Not Hono's stream() helper: it swallows errors and ends the body normally, which
+ * would pass a short zip off as a whole one. Here a failure cuts the connection (no final chunk).
  */
-function downloadBody(backup: Backup, cutConnection: (() => void) | undefined, onEnd: (outcome: DownloadResult['outcome'], bytes: number, error?: unknown) => void): ReadableStream<Uint8Array> {
+function downloadBody(backup: Backup, options: BodyOptions): ReadableStream<Uint8Array> {
   const chunks = backup.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let bytes = 0;
+  let rest: Buffer = Buffer.alloc(0);
   let ended = false;
-  const end = (outcome: DownloadResult['outcome'], error?: unknown): boolean => {
+  let waitingSince: number | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
+  const end = (outcome: BodyOutcome, error?: unknown): boolean => {
     if (ended) return false;
     ended = true;
-    onEnd(outcome, bytes, error);
+    clearInterval(stallTimer);
+    options.onEnd(outcome, bytes, error);
     return true;
+  };
+  const cut = (controller: ReadableStreamDefaultController<Uint8Array>, error: unknown) => {
+    if (options.cut !== undefined) options.cut();
+    else controller.error(error);
   };
   return new ReadableStream<Uint8Array>(
     {
+      start(controller) {
+        if (options.stallTimeoutMs === 0) return;
+        // A client that stops reading would hold a backup slot, an image in memory and (pinned) a read
+        // transaction that keeps SQLite from checkpointing its WAL. Time spent producing does not count.
+        stallTimer = setInterval(() => {
+          if (waitingSince === undefined || Date.now() - waitingSince < options.stallTimeoutMs) return;
+          const error = new AbortedError(`the client read nothing for ${options.stallTimeoutMs} ms`);
+          if (!end('stalled', error)) return;
+          backup.abort(error);
+          cut(controller, error);
+        }, Math.min(1_000, Math.max(10, options.stallTimeoutMs / 4)));
+        stallTimer.unref();
+      },
       async pull(controller) {
-        let step: IteratorResult<Buffer>;
-        try {
-          step = await chunks.next();
-        } catch (error) {
-          if (!end('failed', error)) return;
-          if (cutConnection !== undefined) cutConnection();
-          else controller.error(error);
-          return;
+        waitingSince = undefined;
+        if (rest.length === 0) {
+          let step: IteratorResult<Buffer>;
+          try {
+            step = await chunks.next();
+          } catch (error) {
+            if (end('failed', error)) cut(controller, error);
+            return;
+          }
+          if (ended) return;
+          if (step.done === true) {
+            end('produced');
+            controller.close();
+            return;
+          }
+          rest = step.value;
         }
-        if (ended) return;
-        if (step.done === true) {
-          end('ok');
-          controller.close();
-          return;
-        }
-        bytes += step.value.length;
-        controller.enqueue(step.value);
+        // Handed out in views of at most SLICE bytes, so a slow client still asks for more well within the stall timeout.
+        const slice = rest.subarray(0, SLICE);
+        rest = rest.subarray(slice.length);
+        bytes += slice.length;
+        controller.enqueue(slice);
+        waitingSince = Date.now();
       },
       cancel() {
         // The client went away (or the server cut it off): stop snapshotting, close the worker and its handles.
@@ -100,6 +139,12 @@ function downloadBody(backup: Backup, cutConnection: (() => void) | undefined, o
     },
     { highWaterMark: 0 },
   );
+}
+
+/** Calls back once the Node response is closed, with whether all of it was handed to the OS. */
+function whenDelivered(outgoing: NonNullable<ReturnType<typeof nodeBindings>['outgoing']>, callback: (delivered: boolean) => void): void {
+  if (outgoing.destroyed === true) callback(outgoing.writableFinished === true);
+  else outgoing.once('close', () => callback(outgoing.writableFinished === true));
 }
 
 export function registerBackupRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): void {
@@ -134,13 +179,25 @@ export function registerBackupRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): 
     const download = new Promise<DownloadResult>((r) => {
       resolve = r;
     });
-    const outgoing = nodeBindings(c).outgoing;
-    const body = downloadBody(backup, outgoing === undefined ? undefined : () => outgoing.destroy(), (outcome, bytes, error) => {
-      release?.();
-      const code = error instanceof DbzipError ? error.code : undefined;
-      if (outcome === 'failed') logger.error({ reqId, code, err: error instanceof Error ? error.message : String(error), bytes }, 'backup failed after the first byte; connection cut');
-      audit({ outcome, bytes, size: backup.size, databases, level: query.level ?? options.backup.level, durationMs: Date.now() - started.getTime(), ...(code === undefined ? {} : { code }) });
+    const finish = (outcome: DownloadResult['outcome'], bytes: number, code?: string) => {
+      audit({ outcome, bytes, size: backup.size, databases, compressionLevel: query.level ?? options.backup.level, durationMs: Date.now() - started.getTime(), ...(code === undefined ? {} : { code }) });
       resolve({ outcome, bytes, databases: databases.length });
+    };
+    const outgoing = nodeBindings(c).outgoing;
+    const body = downloadBody(backup, {
+      cut: outgoing === undefined ? undefined : () => outgoing.destroy(),
+      stallTimeoutMs: options.stallTimeoutMs,
+      onEnd: (outcome, bytes, error) => {
+        // The backup's work is over: its slot is free even while the last bytes are still on their way.
+        release?.();
+        const code = error instanceof DbzipError ? error.code : undefined;
+        if (outcome === 'failed') logger.error({ reqId, code, err: error instanceof Error ? error.message : String(error), bytes }, 'backup failed after the first byte; connection cut');
+        if (outcome === 'stalled') logger.warn({ reqId, bytes, stallTimeoutMs: options.stallTimeoutMs }, 'client stopped reading; download cut off');
+        if (outcome !== 'produced') return finish(outcome, bytes, code);
+        // Produced in full is not delivered: on Node, wait for the response to flush (or the client to drop it).
+        if (outgoing === undefined) finish('ok', bytes);
+        else whenDelivered(outgoing, (delivered) => finish(delivered ? 'ok' : 'aborted', bytes));
+      },
     });
     c.set('download', download);
     const headers: Record<string, string> = {

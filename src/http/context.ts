@@ -4,11 +4,11 @@ import type { BackupSlots } from './limits.js';
 import type { ResolvedAppOptions } from './options.js';
 
 /** How a request ended, for the request log line. */
-export type Outcome = 'ok' | 'rejected' | 'error' | 'aborted' | 'failed';
+export type Outcome = 'ok' | 'rejected' | 'error' | 'aborted' | 'stalled' | 'failed';
 
 /** What the backup route reports once the last byte left, or the transfer broke off. */
 export interface DownloadResult {
-  outcome: Extract<Outcome, 'ok' | 'aborted' | 'failed'>;
+  outcome: Extract<Outcome, 'ok' | 'aborted' | 'stalled' | 'failed'>;
   bytes: number;
   databases: number;
 }
@@ -27,7 +27,7 @@ export interface AppEnv {
 /** The Node.js request and response when running on @hono/node-server (also when a host app mounts us there). */
 interface NodeBindings {
   incoming?: { socket?: { remoteAddress?: string } };
-  outgoing?: { destroy(error?: Error): unknown; destroyed?: boolean };
+  outgoing?: { destroy(error?: Error): unknown; destroyed?: boolean; writableFinished?: boolean; once(event: 'close', listener: () => void): unknown };
 }
 
 export const nodeBindings = (c: Context): NodeBindings => (c.env ?? {}) as NodeBindings;

@@ -58,7 +58,8 @@ export function errorHandler(logger: Logger): ErrorHandler {
   return (error: unknown, c: Context) => {
     if (error instanceof DbzipError) {
       const status = ERROR_STATUS[error.code];
-      if (status >= 500) logger.error({ reqId: c.get('requestId'), code: error.code, err: error.message }, 'request failed');
+      // A cancelled request (client gone, server stopping) is in the request line; it is no server fault.
+      if (status >= 500 && error.code !== 'ABORTED') logger.error({ reqId: c.get('requestId'), code: error.code, err: error.message }, 'request failed');
       return c.json(errorBody(error.code, error.message), status, errorHeaders(error, status));
     }
     if (error instanceof HTTPException) {

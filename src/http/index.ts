@@ -5,7 +5,6 @@ export { startServer } from './server.js';
 export type { RunningServer } from './server.js';
 export { HTTP_DEFAULTS } from './options.js';
 export type { AppOptions, ServerOptions, AuthOption, RateLimitOption } from './options.js';
-export { createLogger } from './logging.js';
 export { ERROR_STATUS } from './error-status.js';
 export type { ErrorBody, HttpErrorCode } from './error-status.js';
-export { apiKeyWeakness } from './auth.js';
+// Not exported: the logger factory and middlewares. Pass your own pino (or any info/warn/error) logger as `logger`.

@@ -10,7 +10,7 @@ export const ErrorSchema = z
   .object({ error: z.object({ code: z.string().openapi({ example: 'UNAUTHORIZED' }), message: z.string() }) })
   .openapi('Error');
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+export const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 /** Answers every protected route may give besides its own. */
 export const PROTECTED_ERRORS = {
@@ -18,8 +18,6 @@ export const PROTECTED_ERRORS = {
   403: errorResponse('No API key is configured on the server'),
   429: errorResponse('Too many requests or backups at once (Retry-After is set)'),
 } as const;
-
-export { errorResponse };
 
 const DOC_PATH = '/api/openapi.json';
 

@@ -5,9 +5,10 @@ import { apiKeyWeakness, keyDigest } from './auth.js';
 
 /**
  * Who may call the protected routes. "No auth" is a choice you spell out (`{ none: true }`),
- * never what you get by leaving a key out: a missing key makes every protected route answer 403.
+ * never what you get by leaving a key out: a missing key (`apiKey: process.env.X` while X is unset)
+ * makes every protected route answer 403 until it is configured.
  */
-export type AuthOption = { apiKey: string } | { none: true };
+export type AuthOption = { apiKey: string | undefined } | { none: true };
 
 /** At most `max` requests per client address within `windowMs`, on every route but health. */
 export interface RateLimitOption {
@@ -33,6 +34,12 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
   trustProxy?: boolean | number;
   /** Per-client request limit (by the address above). Default: none. */
   rateLimit?: RateLimitOption | undefined;
+  /**
+   * A download whose client takes longer than this to accept the next 64 KiB is cut off, freeing its slot,
+   * its image in memory and (when pinned) the read transaction that keeps SQLite from checkpointing the WAL.
+   * Time the server spends snapshotting does not count. 0 disables. Default `HTTP_DEFAULTS.stallTimeoutMs`.
+   */
+  stallTimeoutMs?: number;
   /** One JSON line per request, an audit line per download. Default: pino writing to stdout. */
   logger?: Logger;
 }
@@ -45,12 +52,6 @@ export interface ServerOptions extends AppOptions {
   port?: number;
   /** How long `close()` lets running downloads finish before cutting them off. Default `HTTP_DEFAULTS.shutdownTimeoutMs`. */
   shutdownTimeoutMs?: number;
-  /**
-   * A connection with no traffic for this long is closed. This frees a backup slot (and the read
-   * transaction that keeps SQLite from checkpointing its WAL) when a client stops reading. 0 disables.
-   * Default `HTTP_DEFAULTS.idleTimeoutMs`.
-   */
-  idleTimeoutMs?: number;
 }
 
 /** Every HTTP default in one place. */
@@ -61,7 +62,7 @@ export const HTTP_DEFAULTS = {
   host: '127.0.0.1',
   port: 8080,
   shutdownTimeoutMs: 30_000,
-  idleTimeoutMs: 60_000,
+  stallTimeoutMs: 60_000,
   /** Retry-After of a 429 for a full backup queue: a guess, as a backup's length is unknown. */
   busyRetryAfterSeconds: 5,
 } as const;
@@ -78,6 +79,7 @@ export interface ResolvedAppOptions {
   filePrefix: string;
   trustProxy: number;
   rateLimit: RateLimitOption | undefined;
+  stallTimeoutMs: number;
   logger: Logger | undefined;
 }
 
@@ -85,11 +87,10 @@ export interface ResolvedServerOptions extends ResolvedAppOptions {
   host: string;
   port: number;
   shutdownTimeoutMs: number;
-  idleTimeoutMs: number;
 }
 
-const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'logger'] as const;
-const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs', 'idleTimeoutMs'] as const;
+const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'logger'] as const;
+const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs'] as const;
 
 /** Likely slips, caught early (as options.ts does for backup options). */
 const MISSPELLINGS: Record<string, string> = {
@@ -101,6 +102,7 @@ const MISSPELLINGS: Record<string, string> = {
   prefix: 'did you mean "filePrefix"?',
   fileNamePrefix: 'did you mean "filePrefix"?',
   trustProxies: 'did you mean "trustProxy"?',
+  idleTimeoutMs: 'did you mean "stallTimeoutMs"?',
   hostname: 'did you mean "host"?',
   signal: 'each request has its own signal, aborted when the client goes away',
   date: 'every download is stamped with the time it starts',
@@ -171,6 +173,7 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
     filePrefix,
     trustProxy: resolveTrustProxy(options.trustProxy),
     rateLimit: resolveRateLimit(options.rateLimit),
+    stallTimeoutMs: integer('stallTimeoutMs', options.stallTimeoutMs, HTTP_DEFAULTS.stallTimeoutMs, 0, 3_600_000),
     logger: options.logger,
   };
 }
@@ -196,6 +199,5 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     host,
     port: integer('port', options.port, HTTP_DEFAULTS.port, 0, 65_535),
     shutdownTimeoutMs: integer('shutdownTimeoutMs', options.shutdownTimeoutMs, HTTP_DEFAULTS.shutdownTimeoutMs, 0, 3_600_000),
-    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, HTTP_DEFAULTS.idleTimeoutMs, 0, 3_600_000),
   };
 }

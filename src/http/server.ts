@@ -51,8 +51,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         : app.fetch(request, env),
     hostname: resolved.host,
   }) as Server;
-  // No traffic for this long (a client that stopped reading) frees the slot and the pinned read transaction.
-  server.setTimeout(resolved.idleTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       reject(new OptionsError(`cannot listen on ${serverUrl(resolved.host, resolved.port)} (options "host", "port"): ${error.code ?? error.message}`, { cause: error }));

@@ -1,0 +1,449 @@
+/**
+ * Medians across repetitions, the targets of issue #4 judged from them, and the record:
+ * bench-results/<date>.json (everything, every repetition) and <date>.md (the tables), each
+ * with the date, machine, Node, SQLite and dependency versions beside the numbers.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { StageResult } from './ceiling.js';
+import type { DataSet } from './data.js';
+import type { ProfileSummary } from './profile.js';
+import type { Scenario, ScenarioRun } from './scenarios.js';
+
+const MIB = 1024 * 1024;
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  os: string;
+  filesystem: string;
+  node: string;
+  sqlite: string;
+  dbzip: string;
+  gitCommit: string;
+  dependencies: Record<string, string>;
+}
+
+export interface CeilingSample {
+  bytes: number;
+  readMs: number;
+  crc32Ms: number;
+  copyMs: number;
+  copyFsyncMs: number;
+  peakRssBytes: number;
+}
+
+export interface BenchRecord {
+  date: string;
+  args: Record<string, unknown>;
+  machine: Machine;
+  data: Omit<DataSet, 'root' | 'dataDir'> & { dataDir: string };
+  scenarios: Scenario[];
+  runs: ScenarioRun[];
+  ceilings: CeilingSample[];
+  stages: (StageResult & { peakRssBytes: number }) | null;
+  profiles: ProfileSummary[];
+  summary: ScenarioSummary[];
+  targets: Target[];
+  wallMs: number;
+}
+
+export interface ScenarioSummary {
+  id: string;
+  via: Scenario['via'];
+  level: number;
+  writer: Scenario['writer'];
+  reps: number;
+  unavailable?: string;
+  errors: string[];
+  mibPerSecond: number;
+  ratioToCeiling: number;
+  ceilingName: 'copy' | 'copy+fsync';
+  ttfbMs: number | null;
+  peakRssMib: number;
+  rssToLargestDb: number;
+  /** The worst event loop delay seen in any repetition. */
+  loopDelayMaxMs: number;
+  tempBytes: number;
+  tempFiles: string[];
+  /** Bytes the process passed to write() beyond the zip itself (worst repetition); null without /proc. */
+  extraWrittenBytes: number | null;
+  dataDirChanged: boolean;
+  outputMib: number;
+  compressionRatio: number;
+  pinWindowMs: number | null;
+  /** CPU time of the backup's process (and, for HTTP, the client's) per second of backup. */
+  cpuCores: number;
+  announcedSizeExact: boolean | null;
+  unexpectedSkips: string[];
+  writerStats: {
+    aloneCommitsPerSecond: number;
+    duringCommitsPerSecond: number;
+    aloneWorstMs: number;
+    duringWorstMs: number;
+    walBeforeMib: number;
+    walMaxMib: number;
+    consistent: number;
+    checked: number;
+    errors: number;
+  } | null;
+}
+
+export interface Target {
+  name: string;
+  goal: string;
+  measured: string;
+  status: 'met' | 'missed' | 'n/a';
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+const round = (n: number, digits = 1): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : NaN);
+
+function versionOf(root: string, name: string): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+function filesystemOf(dir: string): string {
+  try {
+    const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+    const real = fs.realpathSync(dir);
+    const best = mounts.filter((m) => m[1] !== undefined && (real === m[1] || real.startsWith(m[1] === '/' ? '/' : `${m[1]}/`))).sort((a, b) => (b[1]?.length ?? 0) - (a[1]?.length ?? 0))[0];
+    return best === undefined ? 'unknown' : `${best[2]} (${best[0]})`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function describeMachine(root: string, dataDir: string, sqlite: string): Machine {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  let gitCommit = 'unknown';
+  try {
+    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    if (dirty) gitCommit += ' (src/ has uncommitted changes)';
+  } catch {
+    // not a git checkout
+  }
+  const dependencies: Record<string, string> = {};
+  for (const name of [...Object.keys(pkg.dependencies), 'typescript', 'tsx']) dependencies[name] = versionOf(root, name);
+  return {
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryBytes: os.totalmem(),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    filesystem: filesystemOf(dataDir),
+    node: process.version,
+    sqlite,
+    dbzip: pkg.version,
+    gitCommit,
+    dependencies,
+  };
+}
+
+export function ceilingMibps(samples: readonly CeilingSample[], key: 'readMs' | 'crc32Ms' | 'copyMs' | 'copyFsyncMs'): number {
+  return median(samples.map((s) => s.bytes / MIB / (s[key] / 1000)));
+}
+
+export function summarize(scenarios: readonly Scenario[], runs: readonly ScenarioRun[], ceilings: readonly CeilingSample[], data: DataSet): ScenarioSummary[] {
+  const copy = ceilingMibps(ceilings, 'copyMs');
+  const copyFsync = ceilingMibps(ceilings, 'copyFsyncMs');
+  const expectedSkips = new Set(data.files.filter((f) => f.kind === 'not-sqlite').map((f) => f.path));
+  return scenarios.map((scenario) => {
+    const all = runs.filter((r) => r.id === scenario.id);
+    const ok = all.filter((r) => r.error === undefined && r.unavailable === undefined && r.measures !== null);
+    const ceilingName = scenario.via === 'cli' ? 'copy+fsync' : 'copy';
+    const mibps = median(ok.map((r) => r.dbBytes / MIB / (r.durationMs / 1000)));
+    const peak = median(ok.map((r) => r.measures?.peakRssBytes ?? NaN));
+    const writerRuns = ok.filter((r) => r.writer !== null);
+    const summary: ScenarioSummary = {
+      id: scenario.id,
+      via: scenario.via,
+      level: scenario.level,
+      writer: scenario.writer,
+      reps: ok.length,
+      errors: all.flatMap((r) => (r.error === undefined ? [] : [r.error])),
+      mibPerSecond: round(mibps),
+      ratioToCeiling: round(mibps / (ceilingName === 'copy' ? copy : copyFsync), 2),
+      ceilingName,
+      ttfbMs: ok.some((r) => r.ttfbMs !== null) ? round(median(ok.map((r) => r.ttfbMs ?? NaN)), 0) : null,
+      peakRssMib: round(peak / MIB, 0),
+      rssToLargestDb: round(peak / data.largestDb.bytes, 2),
+      loopDelayMaxMs: round(Math.max(...ok.map((r) => r.measures?.loopDelayMaxMs ?? NaN)), 1),
+      tempBytes: Math.max(0, ...all.map((r) => r.tempBytes)),
+      tempFiles: [...new Set(all.flatMap((r) => r.tempFiles))],
+      extraWrittenBytes: ok.some((r) => r.measures?.wcharBytes === null) ? null : Math.max(0, ...ok.map((r) => (r.measures?.wcharBytes ?? 0) - r.outputBytes)),
+      dataDirChanged: all.some((r) => r.dataDirChanges.length > 0),
+      outputMib: round(median(ok.map((r) => r.outputBytes)) / MIB, 1),
+      compressionRatio: round(median(ok.map((r) => r.inputBytes / r.outputBytes)), 2),
+      pinWindowMs: ok.some((r) => r.pinWindowMs !== null) ? round(median(ok.map((r) => r.pinWindowMs ?? NaN)), 2) : null,
+      cpuCores: round(median(ok.map((r) => ((r.measures?.cpuUserMs ?? NaN) + (r.measures?.cpuSystemMs ?? NaN) + r.clientCpuMs) / r.durationMs)), 2),
+      announcedSizeExact: ok.some((r) => r.announcedSizeExact !== null) ? ok.every((r) => r.announcedSizeExact !== false) : null,
+      unexpectedSkips: [...new Set(ok.flatMap((r) => r.skipped.filter((s) => !expectedSkips.has(s.path)).map((s) => `${s.path} (${s.code})`)))],
+      writerStats:
+        writerRuns.length === 0
+          ? null
+          : {
+              aloneCommitsPerSecond: round(median(writerRuns.map((r) => r.writer?.alone.commitsPerSecond ?? NaN)), 0),
+              duringCommitsPerSecond: round(median(writerRuns.map((r) => r.writer?.during.commitsPerSecond ?? NaN)), 0),
+              aloneWorstMs: round(Math.max(...writerRuns.map((r) => r.writer?.alone.maxLatencyMs ?? NaN)), 1),
+              duringWorstMs: round(Math.max(...writerRuns.map((r) => r.writer?.during.maxLatencyMs ?? NaN)), 1),
+              walBeforeMib: round(median(writerRuns.map((r) => r.wal.beforeBytes)) / MIB, 1),
+              walMaxMib: round(Math.max(...writerRuns.map((r) => r.wal.maxBytes)) / MIB, 1),
+              consistent: writerRuns.filter((r) => r.writer?.ledger?.ok === true).length,
+              checked: writerRuns.length,
+              errors: writerRuns.reduce((n, r) => n + (r.writer?.errors.reduce((m, e) => m + e.count, 0) ?? 0), 0),
+            },
+    };
+    const unavailable = all.find((r) => r.unavailable !== undefined)?.unavailable;
+    if (unavailable !== undefined) summary.unavailable = unavailable;
+    return summary;
+  });
+}
+
+/** Snapshot work (serialize, quick_check on a copy, sha256, crc32) as one sequential stage, in ms. */
+export function snapshotStageMs(stages: StageResult): number {
+  return stages.serializeMs + stages.quickCheckMs + stages.sha256Ms + stages.crc32Ms;
+}
+
+export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet, machine: Machine): Target[] {
+  const find = (via: string, level: number, writer: string) => summary.find((s) => s.via === via && s.level === level && s.writer === writer && s.reps > 0);
+  const targets: Target[] = [];
+  const store = find('library', 0, 'none');
+  if (store !== undefined) {
+    targets.push({
+      name: 'store mode vs copy ceiling',
+      goal: '≥ 50 % of the copy ceiling',
+      measured: `${Math.round(store.ratioToCeiling * 100)} % (${store.mibPerSecond} MiB/s)`,
+      status: store.ratioToCeiling >= 0.5 ? 'met' : 'missed',
+    });
+    const limitMib = (1.3 * data.largestDb.bytes) / MIB + 100;
+    targets.push({
+      name: 'peak RSS (library, store)',
+      goal: `≤ 1.3 × largest db + 100 MiB = ${Math.round(limitMib)} MiB`,
+      measured: `${store.peakRssMib} MiB = ${store.rssToLargestDb} × largest db (${Math.round(data.largestDb.bytes / MIB)} MiB)`,
+      status: store.peakRssMib <= limitMib ? 'met' : 'missed',
+    });
+  }
+  const measured = summary.filter((s) => s.reps > 0);
+  const worstLoop = Math.max(...measured.map((s) => s.loopDelayMaxMs));
+  const worstLoopAt = measured.find((s) => s.loopDelayMaxMs === worstLoop)?.id ?? '?';
+  targets.push({
+    name: 'event loop worst delay',
+    goal: `< 100 ms during the backup${data.spec.totalMb < 1024 ? ' (target is for 1 GiB; this run is smaller)' : ''}`,
+    measured: `${worstLoop} ms (worst: ${worstLoopAt})`,
+    status: worstLoop < 100 ? 'met' : 'missed',
+  });
+  const temp = Math.max(0, ...summary.map((s) => s.tempBytes));
+  const tempFiles = summary.flatMap((s) => s.tempFiles);
+  const changed = summary.filter((s) => s.dataDirChanged).map((s) => s.id);
+  targets.push({
+    name: 'temp files',
+    goal: '0 bytes in TMPDIR; data dir unchanged (ignoring -wal/-shm/-journal)',
+    measured: `${temp} bytes in ${tempFiles.length} file(s); data dir ${changed.length === 0 ? 'unchanged' : `changed in ${changed.join(', ')}`}`,
+    status: temp === 0 && tempFiles.length === 0 && changed.length === 0 ? 'met' : 'missed',
+  });
+  const withWriter = summary.filter((s) => s.writerStats !== null);
+  const checked = withWriter.reduce((n, s) => n + (s.writerStats?.checked ?? 0), 0);
+  const consistent = withWriter.reduce((n, s) => n + (s.writerStats?.consistent ?? 0), 0);
+  const skips = withWriter.flatMap((s) => s.unexpectedSkips);
+  targets.push({
+    name: 'consistent snapshots under the writer',
+    goal: 'ledger SUM(amount) = 0 in every backup; no database skipped',
+    measured: `${consistent}/${checked} consistent${skips.length > 0 ? `; skipped: ${[...new Set(skips)].join(', ')}` : ''}`,
+    status: checked === 0 ? 'n/a' : consistent === checked && skips.length === 0 ? 'met' : 'missed',
+  });
+  const walRows = withWriter.filter((s) => s.writer === 'wal');
+  if (walRows.length > 0) {
+    // With W cores, a writer needing one core and a backup using C cores, the writer's fair share is min(1, W / (1 + C)).
+    const parts = walRows.map((s) => ({
+      id: s.id,
+      kept: (s.writerStats?.duringCommitsPerSecond ?? NaN) / (s.writerStats?.aloneCommitsPerSecond ?? NaN),
+      share: Math.min(1, machine.cores / (1 + s.cpuCores)),
+      worst: s.writerStats?.duringWorstMs ?? NaN,
+      alone: s.writerStats?.aloneWorstMs ?? NaN,
+    }));
+    const ok = parts.every((p) => p.kept >= p.share - 0.1 && p.worst < 100);
+    targets.push({
+      name: 'WAL writer unaffected beyond CPU',
+      goal: 'commit rate ≥ CPU fair share − 10 points; no commit blocked (worst < 100 ms)',
+      measured: parts.map((p) => `${p.id}: ${Math.round(p.kept * 100)} % of alone (share ${Math.round(p.share * 100)} %), worst ${p.worst} ms (alone ${p.alone} ms)`).join('; '),
+      status: ok ? 'met' : 'missed',
+    });
+  }
+  return targets;
+}
+
+const cell = (v: number | string | null | boolean | undefined): string => (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '–' : String(v));
+
+function table(header: string[], rows: (string | number | null | boolean | undefined)[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+export function renderMarkdown(record: BenchRecord): string {
+  const { machine, data } = record;
+  const mib = (n: number) => Math.round(n / MIB);
+  const out: string[] = [];
+  out.push(`# dbzip bench — ${record.date}`);
+  out.push('');
+  out.push(
+    `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${mib(machine.memoryBytes)} MiB RAM, ${machine.os}, data on ${machine.filesystem}. ` +
+      `Node ${machine.node}, SQLite ${machine.sqlite}, dbzip ${machine.dbzip} @ ${machine.gitCommit}; ` +
+      Object.entries(machine.dependencies)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') +
+      '.',
+  );
+  out.push('');
+  const dbs = data.databases.map((d) => `${d.path} ${mib(d.bytes)} MiB (${d.kind === 'sqlite-wal' ? 'WAL' : 'rollback'})`).join(', ');
+  const assets = data.files.filter((f) => f.kind === 'asset');
+  out.push(
+    `Data: --total-mb ${data.spec.totalMb} seed ${data.spec.seed} (${data.reused ? 'reused' : 'generated'}; generating took ${(data.generatedInMs / 1000).toFixed(0)} s): ${dbs}; ` +
+      `${assets.length} asset files ${mib(assets.reduce((n, f) => n + f.bytes, 0))} MiB; a non-SQLite legacy.db. Largest database ${mib(data.largestDb.bytes)} MiB. ` +
+      `${String(record.args.reps)} repetition(s), interleaved; medians unless marked worst. MiB/s counts database bytes. Whole run ${(record.wallMs / 1000).toFixed(0)} s.`,
+  );
+  out.push('');
+  out.push('## Ceiling (no SQLite, no snapshot)');
+  out.push('');
+  const c = record.ceilings;
+  out.push(
+    table(
+      ['read db files', 'crc32 (zlib, in memory)', 'copy = read + write one file', 'copy + fsync', 'peak RSS'],
+      [[`${round(ceilingMibps(c, 'readMs'), 0)} MiB/s`, `${round(ceilingMibps(c, 'crc32Ms'), 0)} MiB/s`, `${round(ceilingMibps(c, 'copyMs'), 0)} MiB/s`, `${round(ceilingMibps(c, 'copyFsyncMs'), 0)} MiB/s`, `${mib(median(c.map((s) => s.peakRssBytes)))} MiB`]],
+    ),
+  );
+  out.push('');
+  if (record.stages !== null) {
+    const s = record.stages;
+    const rate = (ms: number) => `${round(s.bytes / MIB / (ms / 1000), 0)} MiB/s (${round(ms / 1000, 2)} s)`;
+    out.push('## Snapshot stages, one at a time, summed over all databases');
+    out.push('');
+    out.push('As src/snapshot/snapshot-worker.ts does them (serialize, copy + quick_check, sha256, crc32), then deflate; and two alternatives src/ could use: serialize with `PRAGMA mmap_size`, and quick_check of the file itself inside the read transaction instead of a copy.');
+    out.push('');
+    const levels = Object.keys(s.deflateMs);
+    out.push(
+      table(
+        ['serialize', 'copy (new Database(image))', 'copy + quick_check', 'sha256', 'crc32', ...levels.map((l) => `deflate ${l} (ratio)`), 'alt: serialize, mmap', 'alt: quick_check on file'],
+        [[rate(s.serializeMs), rate(s.copyMs), rate(s.quickCheckMs), rate(s.sha256Ms), rate(s.crc32Ms), ...levels.map((l) => `${rate(s.deflateMs[l] ?? NaN)} ${round(s.bytes / (s.deflatedBytes[l] ?? NaN), 2)}×`), rate(s.serializeMmapMs), rate(s.quickCheckSourceMs)]],
+      ),
+    );
+    out.push('');
+  }
+  out.push('## Backups');
+  out.push('');
+  out.push(
+    table(
+      ['scenario', 'writer', 'MiB/s', '× ceiling', 'TTFB ms', 'peak RSS MiB', 'RSS / largest db', 'loop worst ms', 'CPU cores', 'temp bytes', 'other bytes written', 'out MiB', 'ratio', 'pin ms'],
+      record.summary.map((s) =>
+        s.unavailable !== undefined
+          ? [s.id, s.writer, `not available: ${s.unavailable}`, '', '', '', '', '', '', '', '', '', '', '']
+          : s.reps === 0
+            ? [s.id, s.writer, `failed: ${s.errors[0] ?? '?'}`, '', '', '', '', '', '', '', '', '', '', '']
+            : [s.id, s.writer, s.mibPerSecond, `${s.ratioToCeiling} (${s.ceilingName})`, s.ttfbMs, s.peakRssMib, s.rssToLargestDb, s.loopDelayMaxMs, s.cpuCores, s.tempBytes, s.extraWrittenBytes, s.outputMib, `${s.compressionRatio}×`, s.pinWindowMs],
+      ),
+    ),
+  );
+  out.push('');
+  const writerRows = record.summary.filter((s) => s.writerStats !== null && s.reps > 0);
+  if (writerRows.length > 0) {
+    out.push('## The writer: alone (just before) vs during the backup');
+    out.push('');
+    out.push(
+      table(
+        ['scenario', 'writer db', 'commits/s alone → during', 'worst commit ms alone → during', 'largest WAL db -wal MiB before → max', 'consistent', 'writer errors'],
+        writerRows.map((s) => {
+          const w = s.writerStats;
+          if (w === null) return [s.id];
+          return [s.id, `${s.writer === 'wal' ? data.writerDb.wal : data.writerDb.rollback} (${s.writer})`, `${w.aloneCommitsPerSecond} → ${w.duringCommitsPerSecond} (${Math.round((w.duringCommitsPerSecond / w.aloneCommitsPerSecond) * 100)} %)`, `${w.aloneWorstMs} → ${w.duringWorstMs}`, `${w.walBeforeMib} → ${w.walMaxMib}`, `${w.consistent}/${w.checked}`, w.errors];
+        }),
+      ),
+    );
+    out.push('');
+  }
+  if (record.stages !== null) {
+    const snapMs = snapshotStageMs(record.stages);
+    const rows = Object.entries(record.stages.deflateMs).map(([level, deflateMs]) => {
+      const measuredRow = record.summary.find((s) => s.via === 'library' && s.level === Number(level) && s.writer === 'none' && s.reps > 0);
+      const measuredMs = measuredRow === undefined ? NaN : (data.databases.reduce((n, d) => n + d.bytes, 0) / MIB / measuredRow.mibPerSecond) * 1000;
+      const overlapped = Math.max(snapMs, deflateMs);
+      return [`level ${level}`, round(snapMs / 1000, 2), round(deflateMs / 1000, 2), round((snapMs + deflateMs) / 1000, 2), round(measuredMs / 1000, 2), round(overlapped / 1000, 2), `${Math.round((1 - overlapped / measuredMs) * 100)} %`];
+    });
+    out.push('## Deflate: what overlapping snapshot and compression would gain');
+    out.push('');
+    out.push('Today a database is snapshotted (worker thread), then deflated (zlib on the thread pool) while the worker idles. Overlapping the next snapshot with the current deflate would bring a backup towards max(snapshot, deflate).');
+    out.push('');
+    out.push(table(['', 'snapshot stages s', 'deflate s', 'sum s', 'measured backup s', 'overlapped estimate s', 'gain'], rows));
+    out.push('');
+  }
+  const levelRows = record.summary.filter((s) => s.via === 'library' && s.writer === 'none' && s.reps > 0).sort((a, b) => a.level - b.level);
+  const store = levelRows.find((s) => s.level === 0);
+  if (store !== undefined && levelRows.length > 1) {
+    out.push('## Choosing the default level');
+    out.push('');
+    out.push(
+      'A download takes max(backup time, transfer time). Deflating only pays when the link is slower than the compressor; ' +
+        'below that speed the smaller output wins. Store on a link of B MiB/s takes store output ÷ B; a level takes input ÷ its rate while the compressor is the bottleneck, so it wins on links slower than its rate × store output ÷ input (≈ its rate).',
+    );
+    out.push('');
+    out.push(
+      table(
+        ['level', 'backup MiB/s', 'output MiB', 'ratio', 'CPU cores', 'beats store on links slower than'],
+        levelRows.map((s) => {
+          // storeOut / B = input / rate_L  =>  B = rate_L × storeOut / input = rate_L / store ratio.
+          const breakEven = s.level === 0 ? NaN : s.mibPerSecond / store.compressionRatio;
+          return [s.level, s.mibPerSecond, s.outputMib, `${s.compressionRatio}×`, s.cpuCores, s.level === 0 ? '–' : `${round(breakEven, 0)} MiB/s (${round(breakEven * 8.39, 0)} Mbit/s)`];
+        }),
+      ),
+    );
+    out.push('');
+  }
+  out.push('## How to read this');
+  out.push('');
+  out.push(
+    [
+      '- MiB/s = database bytes in the manifest ÷ wall time of the backup (the library: createBackup() to the last byte written to a file; the CLI: spawn to exit, so Node start-up and its fsync are included, and it is compared with the copy+fsync ceiling; HTTP: request to last byte, the client writing a file in the bench parent).',
+      '- Each backup runs in a fresh process; peak RSS is that process\'s maxRSS (library rows: a bench child holding only dbzip; CLI rows: the real CLI). "RSS / largest db" divides by the largest database.',
+      '- Loop worst = monitorEventLoopDelay (10 ms resolution) max in the process running the backup. For the CLI it includes module loading at start-up.',
+      '- Temp bytes: TMPDIR (and SQLITE_TMPDIR) point at an empty folder watched with inotify and /proc/<pid>/fd from the parent; "other bytes written" = write() bytes of the process beyond the zip (/proc/self/io wchar).',
+      '- The writer is a separate process committing 2-row transactions (synchronous=' + String(record.args.writerSync) + ') on the largest database of that journal mode; "alone" is the window just before the backup, "during" the backup itself. WAL target: commit rate ≥ its CPU fair share min(1, cores ÷ (1 + backup cores)) − 10 points and no commit over 100 ms.',
+    ].join('\n'),
+  );
+  out.push('');
+  out.push('## Targets (issue #4)');
+  out.push('');
+  out.push(table(['target', 'goal', 'measured', 'status'], record.targets.map((t) => [t.name, t.goal, t.measured, t.status === 'met' ? 'met' : t.status === 'missed' ? '**missed**' : 'n/a'])));
+  out.push('');
+  for (const profile of record.profiles) {
+    out.push(`## CPU profile: ${profile.label}`);
+    out.push('');
+    for (const thread of profile.threads) {
+      out.push(`${thread.thread} (${round(thread.totalMs, 0)} ms sampled):`);
+      out.push('');
+      out.push(table(['self ms', '%', 'function', 'where'], thread.top.map((f) => [round(f.selfMs, 0), round(f.percent, 1), f.name, f.where])));
+      out.push('');
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function writeRecord(dir: string, record: BenchRecord): { json: string; md: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = record.date.replace(/:/g, '').replace(/\.\d+Z$/, 'Z');
+  const json = path.join(dir, `${stamp}.json`);
+  const md = path.join(dir, `${stamp}.md`);
+  fs.writeFileSync(json, `${JSON.stringify(record, null, 2)}\n`);
+  fs.writeFileSync(md, renderMarkdown(record));
+  return { json, md };
+}

@@ -1,0 +1,161 @@
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Option, type Command } from 'commander';
+import { OptionsError, RestoreError } from '../../errors.js';
+import { DEFAULTS } from '../../options.js';
+import { RESTORE_DEFAULTS, restore, type RestoreMode, type RestoreOptions, type RestorePlan, type RestoreReport } from '../../restore/index.js';
+import { writeAll, type CliIo } from '../io.js';
+
+export interface RestoreFlags {
+  dataDir: string;
+  mode?: RestoreMode;
+  dryRun?: boolean;
+  yes?: boolean;
+  exact?: boolean;
+  force?: boolean;
+  appVersion?: string;
+  keepPreRestore?: string;
+  busyTimeout?: string;
+  maxDbBytes?: string;
+  ext?: string[];
+  recursive?: boolean;
+  assets?: string[];
+  json?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  dbzip restore backup.zip --data-dir ./data --dry-run        verify and show what would change
+  dbzip restore backup.zip --data-dir ./data                  ask, then restore while the app runs
+  dbzip restore backup.zip --data-dir ./data --mode offline --yes --exact
+  dbzip restore ./data/.dbzip/pre-restore-20260101-120000.zip --data-dir ./data   undo the last restore`;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Adds `dbzip restore` to the program; `setCode` receives the exit code. */
+export function addRestoreCommand(program: Command, io: CliIo, setCode: (code: number) => void): void {
+  program
+    .command('restore')
+    .description('verify a dbzip archive, back up the current state, then restore the archive into a data directory')
+    .argument('<file>', 'the zip to restore')
+    .requiredOption('--data-dir <dir>', 'the data directory to restore into (must exist; may be empty)')
+    .addOption(new Option('--mode <mode>', `online: write databases through SQLite while the app runs; offline: app stopped, files renamed into place (default ${RESTORE_DEFAULTS.mode})`).choices(['online', 'offline']))
+    .option('--dry-run', 'verify and show the plan; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--exact', 'also remove databases and assets the archive does not hold (never .dbzip/)')
+    .option('--force', 'restore an archive from a newer application version, or replace files the pre-restore backup cannot capture')
+    .option('--app-version <version>', 'the running application version for the version policy (default: <data-dir>/VERSION)')
+    .option('--keep-pre-restore <n>', `pre-restore backups to keep in <data-dir>/.dbzip (default ${RESTORE_DEFAULTS.keepPreRestore})`)
+    .option('--busy-timeout <ms>', `wait this long for other connections' locks (default ${DEFAULTS.busyTimeoutMs})`)
+    .option('--max-db-bytes <bytes>', `largest database held in memory (default ${DEFAULTS.maxDatabaseBytes})`)
+    .option('--ext <ending>', 'also treat files with this ending as databases in the data dir (repeatable)', collect)
+    .option('-r, --recursive', 'look for databases in subfolders of the data dir')
+    .option('--assets <folder>', 'asset folder in the data dir (repeatable; default: assets plus the archive\'s folders)', collect)
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', EXAMPLES)
+    .action(async (file: string, flags: RestoreFlags) => setCode(await runRestore(file, flags, io)));
+}
+
+function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new OptionsError(`${flag} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+const size = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
+
+export function formatPlan(plan: RestorePlan): string {
+  const lines = [
+    `archive:  ${plan.archive}`,
+    `data dir: ${plan.dataDir}`,
+    `version:  ${plan.version.reason}`,
+    `mode:     ${plan.mode}${plan.exact ? ', exact' : ''}${plan.dryRun ? ', dry run' : ''}`,
+    '',
+  ];
+  const width = Math.max(0, ...plan.items.map((i) => i.path.length));
+  for (const item of plan.items) {
+    const note =
+      item.action === 'kept'
+        ? '  (not in the archive; --exact would remove it)'
+        : item.uncaptured
+          ? '  (not in the pre-restore backup: --force)'
+          : '';
+    lines.push(`  ${item.action.padEnd(9)}  ${item.kind.padEnd(8)}  ${item.path.padEnd(width)}  ${size(item.bytes)}${note}`);
+  }
+  const s = plan.summary;
+  lines.push('', `${s.added} added, ${s.replaced} replaced, ${s.unchanged} unchanged, ${s.removed} removed, ${s.kept} kept`);
+  if (plan.preRestore !== null) lines.push(`pre-restore backup: ${plan.preRestore}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Reads one line from stdin; Ctrl-C (the CLI's abort signal) or end of input counts as no. */
+async function askYes(io: CliIo, question: string): Promise<boolean> {
+  await writeAll(io.stderr, question);
+  const lines = createInterface({ input: io.stdin, terminal: false, crlfDelay: Infinity });
+  let onAbort: (() => void) | undefined;
+  try {
+    return await new Promise<boolean>((resolve) => {
+      onAbort = () => resolve(false);
+      io.signal.addEventListener('abort', onAbort, { once: true });
+      lines.once('line', (line) => resolve(/^\s*y(es)?\s*$/i.test(line)));
+      lines.once('close', () => resolve(false));
+    });
+  } finally {
+    if (onAbort !== undefined) io.signal.removeEventListener('abort', onAbort);
+    lines.close();
+  }
+}
+
+function toOptions(file: string, flags: RestoreFlags, io: CliIo): RestoreOptions {
+  const options: RestoreOptions = { archive: path.resolve(io.cwd, file), dataDir: path.resolve(io.cwd, flags.dataDir), signal: io.signal };
+  if (flags.mode !== undefined) options.mode = flags.mode;
+  if (flags.dryRun !== undefined) options.dryRun = flags.dryRun;
+  if (flags.exact !== undefined) options.exact = flags.exact;
+  if (flags.force !== undefined) options.force = flags.force;
+  if (flags.appVersion !== undefined) options.appVersion = flags.appVersion;
+  if (flags.ext !== undefined) options.extensions = [...DEFAULTS.extensions, ...flags.ext];
+  if (flags.recursive !== undefined) options.recursive = flags.recursive;
+  if (flags.assets !== undefined) options.assets = flags.assets;
+  const keep = wholeNumber('--keep-pre-restore', flags.keepPreRestore);
+  if (keep !== undefined) options.keepPreRestore = keep;
+  const busy = wholeNumber('--busy-timeout', flags.busyTimeout);
+  if (busy !== undefined) options.busyTimeoutMs = busy;
+  const maxBytes = wholeNumber('--max-db-bytes', flags.maxDbBytes);
+  if (maxBytes !== undefined) options.maxDatabaseBytes = maxBytes;
+  return options;
+}
+
+function outcome(report: RestoreReport): string {
+  if (report.dryRun) return 'dry run: the archive verified and nothing was changed\n';
+  if (!report.applied) return 'nothing to do: the data directory already matches the archive\n';
+  const lines = [`restored in ${Math.round(report.durationMs)} ms (${report.mode} mode)`];
+  lines.push(...report.notes.map((n) => `note: ${n}`));
+  if (report.removedLeftovers.length > 0) lines.push(`removed ${report.removedLeftovers.length} leftover file(s) of an interrupted restore`);
+  if (report.preRestore !== null) lines.push(`undo with: dbzip restore ${report.preRestore} --data-dir ${report.dataDir}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Verifies, shows the plan, asks (unless --yes), restores. Refusals exit with RESTORE_REFUSED. */
+export async function runRestore(file: string, flags: RestoreFlags, io: CliIo): Promise<number> {
+  const options = toOptions(file, flags, io);
+  const ask = options.dryRun !== true && flags.yes !== true;
+  // Refuse before any work: the question could never be answered.
+  if (ask && io.stdin.isTTY !== true) {
+    throw new RestoreError('RESTORE_REFUSED', 'restore needs confirmation but stdin is not a terminal; pass --yes to restore without asking, or --dry-run to see the plan');
+  }
+  let shown = false;
+  options.confirm = async (plan) => {
+    shown = true;
+    if (!flags.json) await writeAll(io.stdout, formatPlan(plan));
+    return ask ? askYes(io, `\nRestore ${plan.archive} into ${plan.dataDir}? [y/N] `) : true;
+  };
+  const report = await restore(options);
+  if (flags.json) {
+    const { verify, ...rest } = report;
+    await writeAll(io.stdout, `${JSON.stringify({ ...rest, verify: { ok: verify.ok, problems: verify.problems, databases: verify.databases } }, null, 2)}\n`);
+  } else {
+    if (!shown) await writeAll(io.stdout, formatPlan(report.plan));
+    await writeAll(io.stdout, outcome(report));
+  }
+  return 0;
+}

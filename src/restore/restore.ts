@@ -1,0 +1,242 @@
+/**
+ * restore(): verify everything -> take a pre-restore backup -> plan -> confirm -> apply -> prune.
+ * Nothing in the data directory changes until the whole archive has verified, the version policy
+ * allows it, every target is safe to write and the pre-restore backup is on disk.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { VERSION_NAME } from '../archive/manifest.js';
+import { withZipReader } from '../archive/zip-reader.js';
+import { AbortedError, ArchiveError, DataDirError, DbzipError, OptionsError, RestoreError } from '../errors.js';
+import { verifyArchive, type VerifyReport } from '../verify/index.js';
+import type { ApplyContext } from './apply-common.js';
+import { applyOffline, settleTargets } from './apply-offline.js';
+import { applyOnline } from './apply-online.js';
+import { archivePathProblems, targetProblems, targetsOf } from './checks.js';
+import { removeStaleStaging } from './files.js';
+import { resolveRestoreOptions, type ResolvedRestoreOptions, type RestoreMode, type RestoreOptions } from './options.js';
+import { hasChanges, makePlan, summarize, type PlanItem, type RestorePlan } from './plan.js';
+import { currentStateOptions, prunePreRestore, publishPreRestore, removeStalePartials, scanCurrentState, writePreRestore } from './pre-restore.js';
+import { ensurePrivateDir, isInPrivateDir, lockDataDir } from './spool.js';
+import { decideVersion, type VersionDecision } from './version-policy.js';
+
+export interface RestoreReport {
+  archive: string;
+  dataDir: string;
+  mode: RestoreMode;
+  dryRun: boolean;
+  exact: boolean;
+  /** True when the data directory was changed (never in a dry run). */
+  applied: boolean;
+  /** The full verification of the archive (ok here: a failed one throws ArchiveError). */
+  verify: VerifyReport;
+  version: VersionDecision;
+  plan: RestorePlan;
+  /** The pre-restore backup, restorable like any dbzip archive; null in a dry run or when nothing changed. */
+  preRestore: string | null;
+  /** Older pre-restore backups removed to keep `keepPreRestore`. */
+  prunedPreRestore: string[];
+  /** Stale staged files of an earlier, interrupted restore that were removed. */
+  removedLeftovers: string[];
+  /** True when `removeArchive` deleted the archive. */
+  archiveRemoved: boolean;
+  notes: string[];
+  durationMs: number;
+}
+
+/** Resolves the data directory through links; it must exist. */
+async function checkDataDir(dataDir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fs.realpath(dataDir);
+  } catch (error) {
+    throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} does not exist; create it first (an empty folder is fine)`, { cause: error });
+  }
+  if (!(await fs.stat(real)).isDirectory()) throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} is not a directory`);
+  return real;
+}
+
+/** `<dataDir>/VERSION` trimmed, or null when there is none (or it is not a small regular file). */
+async function readVersionFile(dataDir: string): Promise<string | null> {
+  const file = path.join(dataDir, VERSION_NAME);
+  const stat = await fs.lstat(file).catch(() => null);
+  if (stat === null || !stat.isFile() || stat.size > 64 * 1024) return null;
+  const text = (await fs.readFile(file, 'utf8')).trim();
+  return text === '' ? null : text;
+}
+
+function refused(reasons: readonly string[]): RestoreError {
+  const message = reasons.length === 1 ? `restore refused: ${reasons[0]}` : `restore refused (${reasons.length} problems):\n- ${reasons.join('\n- ')}`;
+  return new RestoreError('RESTORE_REFUSED', message);
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('the restore was cancelled; nothing in the data directory was changed', { cause: signal.reason });
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Names what changed before the failure and how to undo it. */
+function applyFailure(error: unknown, changed: readonly string[], preRestore: string, dataDir: string): DbzipError {
+  if (changed.length === 0) {
+    if (error instanceof DbzipError && error.code === 'RESTORE_REFUSED') return error;
+    const code = error instanceof ArchiveError ? 'ARCHIVE_INVALID' : 'RESTORE_FAILED';
+    const message = `restore failed before anything in the data directory changed: ${errorMessage(error)}`;
+    return code === 'ARCHIVE_INVALID' ? new ArchiveError([message], { cause: error }) : new RestoreError('RESTORE_FAILED', message, { cause: error });
+  }
+  const list = changed.length > 10 ? `${changed.slice(0, 10).join(', ')} and ${changed.length - 10} more` : changed.join(', ');
+  return new RestoreError(
+    'RESTORE_FAILED',
+    `restore failed after changing ${changed.length} file(s) (${list}): ${errorMessage(error)}. ` +
+      `Each database is whole (old or new). To go back: dbzip restore ${JSON.stringify(preRestore)} --data-dir ${JSON.stringify(dataDir)}`,
+    { cause: error },
+  );
+}
+
+interface Verified {
+  verify: VerifyReport;
+  version: VersionDecision;
+  currentVersionFile: string | null;
+}
+
+/** Everything checked before anything is written; throws ArchiveError / RestoreError listing every problem. */
+async function verifyAll(opts: ResolvedRestoreOptions, dataDir: string): Promise<Verified> {
+  const verify = await verifyArchive(opts.archive, { ...opts.limits, maxDatabaseBytes: opts.maxDatabaseBytes });
+  const problems = [...verify.problems];
+  if (verify.manifest !== null) problems.push(...archivePathProblems(verify.manifest));
+  const targets = verify.manifest === null ? [] : await targetProblems(dataDir, targetsOf(verify.manifest));
+  const currentVersionFile = await readVersionFile(dataDir);
+  const current = opts.appVersion ?? currentVersionFile;
+  const source = opts.appVersion !== undefined ? 'option' : currentVersionFile !== null ? 'data-dir' : 'none';
+  const version = decideVersion(verify.appVersion ?? '', current, source, opts.force);
+  const versionProblems = verify.appVersion === null || version.allowed ? [] : [version.reason];
+  if (problems.length > 0 || verify.manifest === null) {
+    throw new ArchiveError([...(problems.length > 0 ? problems : ['the manifest could not be read']), ...targets, ...versionProblems]);
+  }
+  if (targets.length > 0 || versionProblems.length > 0) throw refused([...targets, ...versionProblems]);
+  opts.logger.info({ archive: opts.archive, databases: verify.databases.length, assets: verify.assets.length }, 'archive verified');
+  return { verify, version, currentVersionFile };
+}
+
+function planOf(opts: ResolvedRestoreOptions, dataDir: string, version: VersionDecision, items: PlanItem[], preRestore: string | null): RestorePlan {
+  return { dataDir, archive: opts.archive, mode: opts.mode, exact: opts.exact, dryRun: opts.dryRun, version, items, preRestore, summary: summarize(items) };
+}
+
+async function run(opts: ResolvedRestoreOptions, started: number): Promise<RestoreReport> {
+  const dataDir = await checkDataDir(opts.dataDir);
+  checkAborted(opts.signal);
+  const { verify, version, currentVersionFile } = await verifyAll(opts, dataDir);
+  const archive = verify.manifest as NonNullable<VerifyReport['manifest']>;
+  const backupOptions = await currentStateOptions({ ...opts, dataDir }, archive);
+  const report = (plan: RestorePlan, extra: Partial<RestoreReport>): RestoreReport => ({
+    archive: opts.archive,
+    dataDir,
+    mode: opts.mode,
+    dryRun: opts.dryRun,
+    exact: opts.exact,
+    applied: false,
+    verify,
+    version,
+    plan,
+    preRestore: null,
+    prunedPreRestore: [],
+    removedLeftovers: [],
+    archiveRemoved: false,
+    notes: [],
+    durationMs: 0,
+    ...extra,
+  });
+
+  if (opts.dryRun) {
+    const current = await scanCurrentState(backupOptions);
+    const { items, refusals } = await makePlan({ dataDir, archive, current, currentVersionFile, exact: opts.exact, force: opts.force });
+    if (refusals.length > 0) throw refused(refusals);
+    return report(planOf(opts, dataDir, version, items, null), { durationMs: performance.now() - started });
+  }
+
+  const privateDir = await ensurePrivateDir(dataDir);
+  const unlock = await lockDataDir(privateDir);
+  try {
+    await removeStalePartials(privateDir);
+    const targetDirs = [dataDir, ...targetsOf(archive).map((t) => path.dirname(path.join(dataDir, ...t.split('/'))))];
+    const removedLeftovers = await removeStaleStaging(targetDirs);
+    checkAborted(opts.signal);
+    const pre = await writePreRestore(privateDir, backupOptions);
+    let published = false;
+    let plan: RestorePlan;
+    try {
+      opts.logger.info({ path: pre.partial }, 'pre-restore backup written');
+      const { items, refusals } = await makePlan({ dataDir, archive, current: pre.manifest, currentVersionFile, exact: opts.exact, force: opts.force });
+      if (refusals.length > 0) throw refused(refusals);
+      plan = planOf(opts, dataDir, version, items, pre.path);
+      if (!hasChanges(items)) {
+        return report({ ...plan, preRestore: null }, { removedLeftovers, durationMs: performance.now() - started });
+      }
+      if (opts.mode === 'offline') await settleTargets({ dataDir, items, busyTimeoutMs: opts.busyTimeoutMs });
+      if (opts.confirm !== undefined && !(await opts.confirm(plan))) {
+        throw new RestoreError('RESTORE_REFUSED', 'restore cancelled: not confirmed; nothing in the data directory was changed');
+      }
+      checkAborted(opts.signal);
+      await publishPreRestore(pre);
+      published = true;
+    } finally {
+      if (!published) await fs.rm(pre.partial, { force: true });
+    }
+
+    const notes: string[] = [];
+    const changed: string[] = [];
+    try {
+      await withZipReader(opts.archive, opts.limits, async (reader) => {
+        const ctx: ApplyContext = {
+          dataDir,
+          privateDir,
+          reader,
+          archive,
+          items: plan.items,
+          busyTimeoutMs: opts.busyTimeoutMs,
+          maxDatabaseBytes: opts.maxDatabaseBytes,
+          logger: opts.logger,
+          changed,
+          notes,
+        };
+        await (opts.mode === 'online' ? applyOnline(ctx) : applyOffline(ctx));
+      });
+    } catch (error) {
+      throw applyFailure(error, changed, pre.path, dataDir);
+    }
+    const prunedPreRestore = await prunePreRestore(privateDir, opts.keepPreRestore);
+    return report(plan, { applied: true, preRestore: pre.path, prunedPreRestore, removedLeftovers, notes, durationMs: performance.now() - started });
+  } finally {
+    await unlock();
+  }
+}
+
+/**
+ * Restores a dbzip archive into a data directory; see README "Restore". Throws OptionsError for
+ * bad options, DataDirError when the data directory is missing, ArchiveError listing every problem
+ * when the archive fails verification, RestoreError (RESTORE_REFUSED) when the version policy, an
+ * unsafe target, the confirmation or offline mode's in-use check says no - in all of these the data
+ * directory is unchanged - and RestoreError (RESTORE_FAILED) when applying fails part-way, naming
+ * what changed and the pre-restore backup that undoes it.
+ */
+export async function restore(options: RestoreOptions): Promise<RestoreReport> {
+  const opts = resolveRestoreOptions(options);
+  const started = performance.now();
+  if (opts.removeArchive && !(await isInPrivateDir(opts.dataDir, opts.archive))) {
+    throw new OptionsError('option "removeArchive" is only allowed for an archive inside <dataDir>/.dbzip/ (see createSpool)');
+  }
+  let archiveRemoved = false;
+  try {
+    const result = await run(opts, started);
+    if (opts.removeArchive) {
+      await fs.rm(opts.archive, { force: true });
+      archiveRemoved = true;
+    }
+    return { ...result, archiveRemoved };
+  } finally {
+    if (opts.removeArchive && !archiveRemoved) await fs.rm(opts.archive, { force: true }).catch(() => {});
+  }
+}
