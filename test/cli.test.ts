@@ -151,52 +151,47 @@ describe('dbzip list and help', () => {
   });
 });
 
+/** A 100 MB database in `dir`, and an output path in an empty folder beside it. */
+async function bigDatabaseAndOutput(dir: string): Promise<string> {
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(path.join(dir, 'big.db'));
+  db.exec('CREATE TABLE b (x BLOB)');
+  const insert = db.prepare('INSERT INTO b VALUES (randomblob(65536))');
+  db.transaction(() => {
+    for (let i = 0; i < 1600; i++) insert.run();
+  })();
+  db.close();
+  const out = path.join(dir, 'out', 'x.zip');
+  fs.mkdirSync(path.dirname(out));
+  return out;
+}
+
+function partialAppears(out: string): Promise<void> {
+  return withTimeout(
+    (async () => {
+      while (!fs.existsSync(`${out}.partial`)) await new Promise((r) => setTimeout(r, 2));
+    })(),
+    30_000,
+    'the .partial file to appear',
+  );
+}
+
 describe('interrupted runs', () => {
   test('a run killed mid-write leaves only <file>.partial, never a file under the final name', async ({ tmpDir }) => {
-    const Database = (await import('better-sqlite3')).default;
-    const db = new Database(path.join(tmpDir, 'big.db'));
-    db.exec('CREATE TABLE b (x BLOB)');
-    const insert = db.prepare('INSERT INTO b VALUES (randomblob(65536))');
-    db.transaction(() => {
-      for (let i = 0; i < 1600; i++) insert.run();
-    })();
-    db.close();
-    const out = path.join(tmpDir, 'out', 'x.zip');
-    fs.mkdirSync(path.dirname(out));
+    const out = await bigDatabaseAndOutput(tmpDir);
     const child = spawn(process.execPath, [BIN, 'backup', tmpDir, '-o', out, '-q', '--level', '1'], { stdio: 'ignore' });
     const closed = new Promise((resolve) => child.on('close', resolve));
-    await withTimeout(
-      (async () => {
-        while (!fs.existsSync(`${out}.partial`)) await new Promise((r) => setTimeout(r, 2));
-      })(),
-      30_000,
-      'the .partial file to appear',
-    );
+    await partialAppears(out);
     child.kill('SIGKILL');
     await closed;
     expect(fs.existsSync(out)).toBe(false);
   });
 
   test('Ctrl-C (SIGINT) stops the backup, removes the .partial file and exits 130', async ({ tmpDir }) => {
-    const Database = (await import('better-sqlite3')).default;
-    const db = new Database(path.join(tmpDir, 'big.db'));
-    db.exec('CREATE TABLE b (x BLOB)');
-    const insert = db.prepare('INSERT INTO b VALUES (randomblob(65536))');
-    db.transaction(() => {
-      for (let i = 0; i < 1600; i++) insert.run();
-    })();
-    db.close();
-    const out = path.join(tmpDir, 'out', 'x.zip');
-    fs.mkdirSync(path.dirname(out));
+    const out = await bigDatabaseAndOutput(tmpDir);
     const child = spawn(process.execPath, [BIN, 'backup', tmpDir, '-o', out, '-q', '--level', '9'], { stdio: 'ignore' });
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await withTimeout(
-      (async () => {
-        while (!fs.existsSync(`${out}.partial`)) await new Promise((r) => setTimeout(r, 2));
-      })(),
-      30_000,
-      'the .partial file to appear',
-    );
+    await partialAppears(out);
     child.kill('SIGINT');
     expect(await withTimeout(closed, 10_000, 'exit after SIGINT')).toBe(130);
     expect(fs.readdirSync(path.dirname(out))).toEqual([]);
