@@ -7,9 +7,12 @@ import { verifyArchive } from '../src/verify/index.js';
 import { backupToFile, readGeneration, startChild, writeGeneration } from './helpers/restore.js';
 import { test, withTimeout } from './helpers/tmp.js';
 
-const RUNS = 8;
+/** Kill strategies, one run each: a random moment, after the pre-restore backup, inside the renames. */
+const STRATEGIES = [0, 1, 2, 3, 0, 2] as const;
 const DATABASES = ['a.db', 'b.db', 'sub/c.db'];
-const ASSETS = ['assets/big.bin', 'assets/img/small.txt'];
+/** Many small files make the rename phase long enough for a kill to land inside it. */
+const MANY = Array.from({ length: 40 }, (_, i) => `assets/many/f${String(i).padStart(2, '0')}.txt`);
+const ASSETS = ['assets/big.bin', 'assets/img/small.txt', ...MANY];
 
 /** A data directory at generation `gen`: three databases (WAL and rollback, one in a subfolder), assets, VERSION. */
 function makeState(dir: string, gen: number): void {
@@ -19,6 +22,8 @@ function makeState(dir: string, gen: number): void {
   fs.mkdirSync(path.join(dir, 'assets', 'img'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'assets', 'big.bin'), Buffer.alloc(512 * 1024, gen));
   fs.writeFileSync(path.join(dir, 'assets', 'img', 'small.txt'), `generation ${gen}\n`);
+  fs.mkdirSync(path.join(dir, 'assets', 'many'), { recursive: true });
+  for (const file of MANY) fs.writeFileSync(path.join(dir, file), `generation ${gen}\n`);
   fs.writeFileSync(path.join(dir, 'VERSION'), `1.${gen}.0\n`);
 }
 
@@ -40,6 +45,20 @@ function generations(dir: string): Record<string, number> {
   expect(['1.1.0\n', '1.2.0\n']).toContain(version);
   out['VERSION'] = version === '1.1.0\n' ? 1 : 2;
   return out;
+}
+
+/** Resolves once `lines` holds `n` lines starting with `prefix` (polled: the child writes fast), or the child is gone. */
+async function waitForNth(child: ReturnType<typeof startChild>, prefix: string, n: number): Promise<string> {
+  let exited = false;
+  void child.closed.then(() => {
+    exited = true;
+  });
+  while (!exited) {
+    const hits = child.lines.filter((l) => l.startsWith(prefix));
+    if (hits.length >= n) return hits[n - 1] as string;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return 'exited';
 }
 
 function leftovers(dir: string): string[] {
@@ -70,20 +89,29 @@ describe('a restore killed at random moments', () => {
     expect(Object.values(generations(data)).every((g) => g === 1)).toBe(true);
 
     const outcomes: string[] = [];
-    for (let run = 0; run < RUNS; run++) {
+    for (const strategy of STRATEGIES) {
       reset();
       const child = startChild({ role: 'restore', archive: zip, dataDir: data, mode: 'offline' });
       await child.waitFor('start', 20_000);
-      // Half spread over the whole run, half late, where the renames happen.
-      const delay = run % 2 === 0 ? Math.random() * duration * 1.1 : duration * (0.7 + Math.random() * 0.35);
-      await sleep(delay);
+      const started = performance.now();
+      // At a random moment of the whole run, or at a step: after the pre-restore backup, or inside
+      // the renames (once the first, or the tenth, file is in place).
+      if (strategy === 0) await sleep(Math.random() * duration);
+      else {
+        const line = await Promise.race([
+          strategy === 1 ? child.waitFor('log pre-restore backup written', 30_000).catch(() => 'exited') : waitForNth(child, 'log restored', strategy === 2 ? 1 : 10),
+          child.closed.then(() => 'exited'),
+        ]);
+        if (strategy === 1 && line !== 'exited') await sleep(Math.random() * 30);
+      }
+      const delay = performance.now() - started;
       child.child.kill('SIGKILL');
       await withTimeout(child.closed, 10_000, 'killed restore');
 
       const state = generations(data);
-      const published = fs.readdirSync(path.join(data, '.dbzip'), { withFileTypes: true }).filter((d) => d.name.endsWith('.zip')).map((d) => path.join(data, '.dbzip', d.name));
+      const published = (fs.existsSync(path.join(data, '.dbzip')) ? fs.readdirSync(path.join(data, '.dbzip'), { withFileTypes: true }) : []).filter((d) => d.name.endsWith('.zip')).map((d) => path.join(data, '.dbzip', d.name));
       const changed = Object.values(state).some((g) => g === 1);
-      outcomes.push(`${Math.round(delay)}ms: ${changed ? (Object.values(state).every((g) => g === 1) ? 'all new' : 'some new') : 'all old'}, ${published.length} pre-restore`);
+      outcomes.push(`${['random', 'after pre-restore', '1st rename', '10th rename'][strategy]} ${Math.round(delay)}ms: ${changed ? (Object.values(state).every((g) => g === 1) ? 'all new' : 'some new') : 'all old'}, ${published.length} pre-restore`);
       // Nothing changes before the pre-restore backup is published, and it always verifies.
       if (changed) expect(published).toHaveLength(1);
       for (const pre of published) expect((await verifyArchive(pre)).problems).toEqual([]);

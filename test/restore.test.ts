@@ -6,6 +6,8 @@ import { generateFixtures } from '../fixtures/generate.js';
 import { VERSION_NAME } from '../src/archive/manifest.js';
 import { AbortedError, OptionsError, RestoreError } from '../src/errors.js';
 import { createSpool, restore, RESTORE_DEFAULTS, type RestoreOptions } from '../src/restore/index.js';
+import { prunePreRestore, publishPreRestore, writePreRestore } from '../src/restore/pre-restore.js';
+import { writeImageIntoLive } from '../src/snapshot/apply-image.js';
 import { verifyArchive } from '../src/verify/index.js';
 import { makeDatabase } from './helpers/backup.js';
 import {
@@ -173,6 +175,25 @@ describe('restore: round trips', () => {
   });
 });
 
+describe('pre-restore backups', () => {
+  test('several in one second are named -2, -3… above any that exist, so pruning keeps the newest', async ({ tmpDir }) => {
+    const data = path.join(tmpDir, 'data');
+    writeGeneration(path.join(data, 'g.db'), 1);
+    const dir = path.join(data, '.dbzip');
+    fs.mkdirSync(dir);
+    const date = new Date(Date.UTC(2030, 0, 2, 3, 4, 5));
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const pre = await writePreRestore(dir, { dataDir: data }, date);
+      await publishPreRestore(pre);
+      names.push(path.basename(pre.path));
+      await prunePreRestore(dir, 2);
+    }
+    expect(names).toEqual(['pre-restore-20300102-030405.zip', 'pre-restore-20300102-030405-2.zip', 'pre-restore-20300102-030405-3.zip', 'pre-restore-20300102-030405-4.zip']);
+    expect(fs.readdirSync(dir).sort()).toEqual(names.slice(-2));
+  });
+});
+
 describe('restore: verify first, change nothing on refusal', () => {
   test('a dry run verifies and plans but changes nothing, not even .dbzip/ (SQLite may add a reader\'s -shm)', async ({ tmpDir }) => {
     const { data, zip } = await changedFixture(tmpDir);
@@ -299,6 +320,37 @@ describe('restore: spooled uploads', () => {
 });
 
 describe('restore: online details', () => {
+  test('writeImageIntoLive waits while another connection holds the write lock, then copies in one step', async ({ tmpDir }) => {
+    const live = path.join(tmpDir, 'live.db');
+    writeGeneration(live, 1);
+    const image = (() => {
+      writeGeneration(path.join(tmpDir, 'src.db'), 3);
+      const db = new Database(path.join(tmpDir, 'src.db'));
+      try {
+        return db.serialize();
+      } finally {
+        db.close();
+      }
+    })();
+    const holder = new Database(live);
+    holder.exec('BEGIN IMMEDIATE');
+    const release = setTimeout(() => holder.exec('COMMIT'), 300);
+    try {
+      // better-sqlite3 alone would resolve at once, having copied nothing.
+      const result = await writeImageIntoLive(live, image, { busyTimeoutMs: 5_000, scratchDir: tmpDir });
+      expect(result.attempts).toBeGreaterThan(1);
+      expect(result.journalMode).toBe('wal');
+      expect(readGeneration(live).gen).toBe(3);
+
+      holder.exec('BEGIN IMMEDIATE');
+      await expect(writeImageIntoLive(live, image, { busyTimeoutMs: 100, scratchDir: tmpDir })).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      holder.exec('COMMIT');
+    } finally {
+      clearTimeout(release);
+      holder.close();
+    }
+  });
+
   test('keeps the live journal mode in both directions (WAL archive into rollback file, rollback archive into WAL file)', async ({ tmpDir }) => {
     const data = path.join(tmpDir, 'data');
     writeGeneration(path.join(data, 'w.db'), 1, { journal: 'wal' });

@@ -93,10 +93,6 @@ export interface PreRestoreBackup {
   manifest: Manifest;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.lstat(file).then(() => true, () => false);
-}
-
 async function writeBackup(backup: Backup, partial: string): Promise<void> {
   try {
     // flush: fsync before close, so the rename never publishes bytes still in the page cache.
@@ -109,12 +105,19 @@ async function writeBackup(backup: Backup, partial: string): Promise<void> {
   }
 }
 
-/** Writes the pre-restore backup to `<name>.zip.partial`; `publishPreRestore` renames it into place. */
+/**
+ * Writes the pre-restore backup to `<name>.zip.partial`; `publishPreRestore` renames it into place.
+ * A second backup in the same second gets `-2`, then `-3`…, always above any that exist, so the
+ * name order stays the age order that pruning relies on.
+ */
 export async function writePreRestore(privateDir: string, options: BackupOptions, date = new Date()): Promise<PreRestoreBackup> {
   const base = `pre-restore-${stamp(date)}`;
-  let name = `${base}.zip`;
-  for (let n = 2; (await exists(path.join(privateDir, name))) || (await exists(path.join(privateDir, `${name}.partial`))); n++) name = `${base}-${n}.zip`;
-  const target = path.join(privateDir, name);
+  let highest = 0;
+  for (const name of await fs.readdir(privateDir)) {
+    const match = NAME_PATTERN.exec(name.replace(/\.partial$/, ''));
+    if (match !== null && `pre-restore-${match[1]}` === base) highest = Math.max(highest, Number(match[2] ?? 1));
+  }
+  const target = path.join(privateDir, highest === 0 ? `${base}.zip` : `${base}-${highest + 1}.zip`);
   const partial = `${target}.partial`;
   const backup = await createBackup(options);
   await writeBackup(backup, partial);

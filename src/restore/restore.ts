@@ -223,7 +223,17 @@ async function run(opts: ResolvedRestoreOptions, started: number): Promise<Resto
  * what changed and the pre-restore backup that undoes it.
  */
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
-  const opts = resolveRestoreOptions(options);
+  let opts: ResolvedRestoreOptions;
+  try {
+    opts = resolveRestoreOptions(options);
+  } catch (error) {
+    // A spooled upload goes whatever the outcome, bad options included (it is only ever ours).
+    const { archive, dataDir, removeArchive } = (options ?? {}) as Partial<RestoreOptions>;
+    if (removeArchive === true && typeof archive === 'string' && typeof dataDir === 'string' && (await isInPrivateDir(dataDir, archive))) {
+      await fs.rm(archive, { force: true }).catch(() => {});
+    }
+    throw error;
+  }
   const started = performance.now();
   if (opts.removeArchive && !(await isInPrivateDir(opts.dataDir, opts.archive))) {
     throw new OptionsError('option "removeArchive" is only allowed for an archive inside <dataDir>/.dbzip/ (see createSpool)');

@@ -25,6 +25,8 @@ export async function ensurePrivateDir(dataDir: string): Promise<string> {
   if (stat.isSymbolicLink() || !stat.isDirectory()) {
     throw new RestoreError('RESTORE_REFUSED', `${dir} must be a folder, not a link or a file: dbzip keeps its spool and pre-restore backups there`);
   }
+  // Uploads and backups of the whole data directory: owner only, whatever the umask made of it.
+  if ((stat.mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
   return dir;
 }
 

@@ -3,7 +3,8 @@
  * reader:  queries a generation database back to back until told to stop; one statement per read,
  *          so each read is one snapshot. Prints `ready`, `gen <n>` the first time it sees a
  *          generation, and `stats <json>` when stopped (IPC 'stop').
- * restore: prints `start`, runs restore(), prints `done <ms>` or `error <message>`.
+ * restore: prints `start`, runs restore() printing `log <message> <path>` for each progress line
+ *          (so a test can kill it at a chosen step), then `done <ms>` or `error <message>`.
  */
 import Database from 'better-sqlite3';
 import { restore } from '../../src/restore/index.js';
@@ -58,7 +59,8 @@ if (request.role === 'reader') {
   print('start');
   const started = performance.now();
   try {
-    await restore({ archive: request.archive, dataDir: request.dataDir, mode: request.mode });
+    const log = (obj: object, msg?: string) => print(`log ${msg ?? ''} ${(obj as { path?: string }).path ?? ''}`);
+    await restore({ archive: request.archive, dataDir: request.dataDir, mode: request.mode, logger: { info: log, warn: log, error: log } });
     print(`done ${Math.round(performance.now() - started)}`);
   } catch (error) {
     print(`error ${error instanceof Error ? error.message.replaceAll('\n', ' | ') : String(error)}`);
