@@ -169,9 +169,10 @@ describe('limits', () => {
   });
 
   test('a client that stops reading is cut off after stallTimeoutMs, which frees its slot; snapshot time does not count', async ({ tmpDir, onTestFinished }) => {
-    walDataDir(tmpDir, 24);
-    // Shorter than taking the 24 MB snapshot: only time the client leaves bytes unread counts.
-    const { server, headers, lines } = await start(onTestFinished, { dataDir: tmpDir, maxConcurrent: 1, stallTimeoutMs: 100 });
+    walDataDir(tmpDir, 64);
+    // About as long as taking the 64 MB snapshot (only time the client leaves bytes unread counts), and
+    // long enough that a healthy client sharing this busy process is never taken for a stalled one.
+    const { server, headers, lines } = await start(onTestFinished, { dataDir: tmpDir, maxConcurrent: 1, stallTimeoutMs: 500 });
     const whole = await fetch(`${server.url}/api/backup`, { headers });
     expect((await whole.arrayBuffer()).byteLength).toBe(Number(whole.headers.get('content-length')));
     const stalled = await rawGet(`${server.url}/api/backup`, headers);
