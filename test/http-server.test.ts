@@ -191,7 +191,7 @@ describe('limits', () => {
 
 describe('failures and cancellation', () => {
   test('a client that disconnects mid-download stops the backup: no leaked descriptors, threads or memory after 24 random aborts', async ({ tmpDir, onTestFinished }) => {
-    // No assets: aborting while an asset is read crashes the process today (backup.ts; see the skipped test below).
+    // Databases only; aborts during asset reads have their own test below.
     walDataDir(tmpDir, 32, { assets: false });
     const { server, headers, lines } = await start(onTestFinished, { dataDir: tmpDir, maxConcurrent: 2 });
     // Warm up (thread pool, lazily loaded modules), then measure.
