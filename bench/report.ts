@@ -15,6 +15,8 @@ import type { Scenario, ScenarioRun } from './scenarios.js';
 const MIB = 1024 * 1024;
 
 export interface Machine {
+  /** Share of all cores busy with other work (other containers on this VM, say) over 1 s, before and after the run. */
+  backgroundBusy: { before: number | null; after: number | null };
   cpuModel: string;
   cores: number;
   memoryBytes: number;
@@ -84,8 +86,18 @@ export interface ScenarioSummary {
     duringCommitsPerSecond: number;
     aloneWorstMs: number;
     duringWorstMs: number;
+    /** The worst commit during the backup (over all repetitions): its CPU time and context switches. */
+    duringWorst: { cpuMs: number; voluntary: number; involuntary: number };
     walBeforeMib: number;
     walMaxMib: number;
+    /** Share of all cores idle, median: when the backup leaves CPU idle, a slower writer is not a CPU effect. */
+    idleAlone: number | null;
+    idleDuring: number | null;
+    /** Share of one core the writer got, and its commits per CPU-second, alone and during. */
+    cpuShareAlone: number;
+    cpuShareDuring: number;
+    perCpuSecondAlone: number;
+    perCpuSecondDuring: number;
     consistent: number;
     checked: number;
     errors: number;
@@ -104,6 +116,11 @@ export function median(values: readonly number[]): number {
   if (sorted.length === 0) return NaN;
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function nullableMedian(values: (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length === 0 ? null : median(known);
 }
 
 const round = (n: number, digits = 1): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : NaN);
@@ -127,12 +144,30 @@ function filesystemOf(dir: string): string {
   }
 }
 
+/** Share of all cores busy over `ms` while this process sleeps: other load on the machine. */
+export async function backgroundBusy(ms = 1000): Promise<number | null> {
+  const read = (): { idle: number; total: number } | null => {
+    try {
+      const f = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+      return { idle: (f[3] ?? 0) + (f[4] ?? 0), total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+    } catch {
+      return null;
+    }
+  };
+  const a = read();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = read();
+  if (a === null || b === null || b.total <= a.total) return null;
+  return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 100) / 100;
+}
+
 export function describeMachine(root: string, dataDir: string, sqlite: string): Machine {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
   let gitCommit = 'unknown';
   try {
-    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    gitCommit = git('rev-parse', '--short', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'src') !== '';
     if (dirty) gitCommit += ' (src/ has uncommitted changes)';
   } catch {
     // not a git checkout
@@ -140,6 +175,7 @@ export function describeMachine(root: string, dataDir: string, sqlite: string): 
   const dependencies: Record<string, string> = {};
   for (const name of [...Object.keys(pkg.dependencies), 'typescript', 'tsx']) dependencies[name] = versionOf(root, name);
   return {
+    backgroundBusy: { before: null, after: null },
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
     memoryBytes: os.totalmem(),
@@ -200,8 +236,15 @@ export function summarize(scenarios: readonly Scenario[], runs: readonly Scenari
               duringCommitsPerSecond: round(median(writerRuns.map((r) => r.writer?.during.commitsPerSecond ?? NaN)), 0),
               aloneWorstMs: round(Math.max(...writerRuns.map((r) => r.writer?.alone.maxLatencyMs ?? NaN)), 1),
               duringWorstMs: round(Math.max(...writerRuns.map((r) => r.writer?.during.maxLatencyMs ?? NaN)), 1),
+              duringWorst: [...writerRuns].sort((a, b) => (b.writer?.during.maxLatencyMs ?? 0) - (a.writer?.during.maxLatencyMs ?? 0))[0]?.writer?.during.worst ?? { cpuMs: NaN, voluntary: 0, involuntary: 0 },
               walBeforeMib: round(median(writerRuns.map((r) => r.wal.beforeBytes)) / MIB, 1),
               walMaxMib: round(Math.max(...writerRuns.map((r) => r.wal.maxBytes)) / MIB, 1),
+              idleAlone: nullableMedian(writerRuns.map((r) => r.writer?.idleAlone ?? null)),
+              idleDuring: nullableMedian(writerRuns.map((r) => r.writer?.idleDuring ?? null)),
+              cpuShareAlone: round(median(writerRuns.map((r) => r.writer?.alone.cpuShare ?? NaN)), 2),
+              cpuShareDuring: round(median(writerRuns.map((r) => r.writer?.during.cpuShare ?? NaN)), 2),
+              perCpuSecondAlone: round(median(writerRuns.map((r) => r.writer?.alone.commitsPerCpuSecond ?? NaN)), 0),
+              perCpuSecondDuring: round(median(writerRuns.map((r) => r.writer?.during.commitsPerCpuSecond ?? NaN)), 0),
               consistent: writerRuns.filter((r) => r.writer?.ledger?.ok === true).length,
               checked: writerRuns.length,
               errors: writerRuns.reduce((n, r) => n + (r.writer?.errors.reduce((m, e) => m + e.count, 0) ?? 0), 0),
@@ -218,7 +261,7 @@ export function snapshotStageMs(stages: StageResult): number {
   return stages.serializeMs + stages.quickCheckMs + stages.sha256Ms + stages.crc32Ms;
 }
 
-export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet, machine: Machine): Target[] {
+export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet): Target[] {
   const find = (via: string, level: number, writer: string) => summary.find((s) => s.via === via && s.level === level && s.writer === writer && s.reps > 0);
   const targets: Target[] = [];
   const store = find('library', 0, 'none');
@@ -238,6 +281,7 @@ export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet,
     });
   }
   const measured = summary.filter((s) => s.reps > 0);
+  if (measured.length === 0) return targets;
   const worstLoop = Math.max(...measured.map((s) => s.loopDelayMaxMs));
   const worstLoopAt = measured.find((s) => s.loopDelayMaxMs === worstLoop)?.id ?? '?';
   targets.push({
@@ -267,24 +311,27 @@ export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet,
   });
   const walRows = withWriter.filter((s) => s.writer === 'wal');
   if (walRows.length > 0) {
-    // With W cores, a writer needing one core and a backup using C cores, the writer's fair share is min(1, W / (1 + C)).
-    const parts = walRows.map((s) => ({
-      id: s.id,
-      kept: (s.writerStats?.duringCommitsPerSecond ?? NaN) / (s.writerStats?.aloneCommitsPerSecond ?? NaN),
-      share: Math.min(1, machine.cores / (1 + s.cpuCores)),
-      worst: s.writerStats?.duringWorstMs ?? NaN,
-      alone: s.writerStats?.aloneWorstMs ?? NaN,
-    }));
-    const ok = parts.every((p) => p.kept >= p.share - 0.1 && p.worst < 100);
+    // CPU taken by the backup shows as a smaller CPU share for the writer; anything else (waiting on a lock,
+    // dearer commits while the WAL cannot be reset) shows as fewer commits per second of the writer's own CPU.
+    const parts = walRows.map((s) => {
+      const w = s.writerStats;
+      const efficiency = (w?.perCpuSecondDuring ?? NaN) / (w?.perCpuSecondAlone ?? NaN);
+      // A commit that slept (voluntary switches) for most of a long wall time waited on something; preemption is CPU.
+      const waitedMs = w === null ? NaN : w.duringWorst.voluntary > 0 ? w.duringWorstMs - w.duringWorst.cpuMs : 0;
+      const ok = waitedMs < 50 && efficiency >= 0.9;
+      return `${s.id}: ${Math.round(efficiency * 100)} % commits per writer CPU-second (CPU share ${w?.cpuShareAlone ?? '?'} → ${w?.cpuShareDuring ?? '?'}); worst commit ${w?.duringWorstMs ?? '?'} ms of which ${round(waitedMs, 1)} ms sleeping${ok ? '' : ' ✗'}`;
+    });
     targets.push({
       name: 'WAL writer unaffected beyond CPU',
-      goal: 'commit rate ≥ CPU fair share − 10 points; no commit blocked (worst < 100 ms)',
-      measured: parts.map((p) => `${p.id}: ${Math.round(p.kept * 100)} % of alone (share ${Math.round(p.share * 100)} %), worst ${p.worst} ms (alone ${p.alone} ms)`).join('; '),
-      status: ok ? 'met' : 'missed',
+      goal: 'no commit sleeps ≥ 50 ms (a lock wait); commits per second of the writer\'s own CPU ≥ 90 % of alone',
+      measured: parts.join('; '),
+      status: parts.some((p) => p.endsWith('✗')) ? 'missed' : 'met',
     });
   }
   return targets;
 }
+
+const pct = (v: number | null): string => (v === null ? '?' : `${Math.round(v * 100)} %`);
 
 const cell = (v: number | string | null | boolean | undefined): string => (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '–' : String(v));
 
@@ -299,7 +346,8 @@ export function renderMarkdown(record: BenchRecord): string {
   out.push(`# dbzip bench — ${record.date}`);
   out.push('');
   out.push(
-    `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${mib(machine.memoryBytes)} MiB RAM, ${machine.os}, data on ${machine.filesystem}. ` +
+    `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${mib(machine.memoryBytes)} MiB RAM, ${machine.os}, data on ${machine.filesystem}; ` +
+      `busy with other work when idle for us: ${pct(machine.backgroundBusy.before)} before, ${pct(machine.backgroundBusy.after)} after the run. ` +
       `Node ${machine.node}, SQLite ${machine.sqlite}, dbzip ${machine.dbzip} @ ${machine.gitCommit}; ` +
       Object.entries(machine.dependencies)
         .map(([k, v]) => `${k} ${v}`)
@@ -362,11 +410,11 @@ export function renderMarkdown(record: BenchRecord): string {
     out.push('');
     out.push(
       table(
-        ['scenario', 'writer db', 'commits/s alone → during', 'worst commit ms alone → during', 'largest WAL db -wal MiB before → max', 'consistent', 'writer errors'],
+        ['scenario', 'writer db', 'commits/s alone → during', 'writer CPU share', 'commits per writer CPU-s', 'worst commit ms', 'machine CPU idle', 'largest WAL db -wal MiB before → max', 'consistent', 'writer errors'],
         writerRows.map((s) => {
           const w = s.writerStats;
           if (w === null) return [s.id];
-          return [s.id, `${s.writer === 'wal' ? data.writerDb.wal : data.writerDb.rollback} (${s.writer})`, `${w.aloneCommitsPerSecond} → ${w.duringCommitsPerSecond} (${Math.round((w.duringCommitsPerSecond / w.aloneCommitsPerSecond) * 100)} %)`, `${w.aloneWorstMs} → ${w.duringWorstMs}`, `${w.walBeforeMib} → ${w.walMaxMib}`, `${w.consistent}/${w.checked}`, w.errors];
+          return [s.id, `${s.writer === 'wal' ? data.writerDb.wal : data.writerDb.rollback} (${s.writer})`, `${w.aloneCommitsPerSecond} → ${w.duringCommitsPerSecond} (${Math.round((w.duringCommitsPerSecond / w.aloneCommitsPerSecond) * 100)} %)`, `${w.cpuShareAlone} → ${w.cpuShareDuring}`, `${w.perCpuSecondAlone} → ${w.perCpuSecondDuring} (${Math.round((w.perCpuSecondDuring / w.perCpuSecondAlone) * 100)} %)`, `${w.aloneWorstMs} → ${w.duringWorstMs} (CPU ${w.duringWorst.cpuMs} ms, ${w.duringWorst.voluntary} waits, ${w.duringWorst.involuntary} preemptions)`, `${pct(w.idleAlone)} → ${pct(w.idleDuring)}`, `${w.walBeforeMib} → ${w.walMaxMib}`, `${w.consistent}/${w.checked}`, w.errors];
         }),
       ),
     );
@@ -417,7 +465,7 @@ export function renderMarkdown(record: BenchRecord): string {
       '- Each backup runs in a fresh process; peak RSS is that process\'s maxRSS (library rows: a bench child holding only dbzip; CLI rows: the real CLI). "RSS / largest db" divides by the largest database.',
       '- Loop worst = monitorEventLoopDelay (10 ms resolution) max in the process running the backup. For the CLI it includes module loading at start-up.',
       '- Temp bytes: TMPDIR (and SQLITE_TMPDIR) point at an empty folder watched with inotify and /proc/<pid>/fd from the parent; "other bytes written" = write() bytes of the process beyond the zip (/proc/self/io wchar).',
-      '- The writer is a separate process committing 2-row transactions (synchronous=' + String(record.args.writerSync) + ') on the largest database of that journal mode; "alone" is the window just before the backup, "during" the backup itself. WAL target: commit rate ≥ its CPU fair share min(1, cores ÷ (1 + backup cores)) − 10 points and no commit over 100 ms.',
+      '- The writer is a separate process committing 2-row transactions (trimming the oldest pair past 20 000) (synchronous=' + String(record.args.writerSync) + ') on the largest database of that journal mode; "alone" is the window just before the backup, "during" the backup itself. All pairs are "alone → during". The CPU the backup takes shows as a smaller writer CPU share; any other effect (lock waits, dearer commits) as fewer commits per second of the writer\'s own CPU. The worst commit is broken down into its own CPU time, voluntary context switches (sleeping: a busy wait on a lock, or I/O) and involuntary ones (preempted by other work). Machine CPU idle is /proc/stat idle + iowait over all cores.',
     ].join('\n'),
   );
   out.push('');

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { compileRuntime } from './compile.js';
 import { ensureData } from './data.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
-import { describeMachine, judgeTargets, renderMarkdown, summarize, writeRecord, type BenchRecord, type CeilingSample } from './report.js';
+import { backgroundBusy, describeMachine, judgeTargets, renderMarkdown, summarize, writeRecord, type BenchRecord, type CeilingSample } from './report.js';
 import { runMeasureChild, runScenario, type Context, type Scenario, type ScenarioRun, type Via, type WriterMode } from './scenarios.js';
 import { resetLedger, type WriterSync } from './writer.js';
 
@@ -176,7 +176,8 @@ async function main(): Promise<number> {
   const dbFiles = data.databases.map((d) => path.join(data.dataDir, d.path));
   warmPageCache(data.files.map((f) => path.join(data.dataDir, f.path)));
   const machine = describeMachine(ROOT, data.dataDir, sqlite);
-  log(`machine: ${machine.cpuModel}, ${machine.cores} cores, ${Math.round(machine.memoryBytes / MIB)} MiB, Node ${machine.node}, SQLite ${sqlite}`);
+  machine.backgroundBusy.before = await backgroundBusy();
+  log(`machine: ${machine.cpuModel}, ${machine.cores} cores, ${Math.round(machine.memoryBytes / MIB)} MiB, Node ${machine.node}, SQLite ${sqlite}; ${Math.round((machine.backgroundBusy.before ?? NaN) * 100)} % busy with other work`);
 
   const ctx: Context = {
     data,
@@ -232,6 +233,7 @@ async function main(): Promise<number> {
     }
   }
 
+  machine.backgroundBusy.after = await backgroundBusy();
   const summary = summarize(scenarios, runs, ceilings, data);
   const record: BenchRecord = {
     date,
@@ -244,7 +246,7 @@ async function main(): Promise<number> {
     stages,
     profiles,
     summary,
-    targets: judgeTargets(summary, data, machine),
+    targets: judgeTargets(summary, data),
     wallMs: Math.round(performance.now() - started),
   };
   delete (record.data as { root?: string }).root;

@@ -57,6 +57,9 @@ export interface ScenarioRun {
   writer: {
     alone: WindowStats;
     during: WindowStats;
+    /** Share of the machine's CPU time left idle (idle + iowait, /proc/stat) in each window; null without /proc. */
+    idleAlone: number | null;
+    idleDuring: number | null;
     errors: { message: string; count: number }[];
     ledger: LedgerCheck | null;
   } | null;
@@ -123,6 +126,29 @@ function fileSize(file: string): number {
   } catch {
     return 0;
   }
+}
+
+const sleepUntil = (atMs: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, atMs - monotonicMs())));
+
+interface CpuTimes {
+  idle: number;
+  total: number;
+}
+
+/** The machine's CPU time so far (all cores), from the first line of /proc/stat. */
+function readCpuTimes(): CpuTimes | undefined {
+  try {
+    const fields = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+function idleFraction(from: CpuTimes | undefined, to: CpuTimes | undefined): number | null {
+  if (from === undefined || to === undefined || to.total <= from.total) return null;
+  return Math.round(((to.idle - from.idle) / (to.total - from.total)) * 100) / 100;
 }
 
 /** Samples the size of `file` every 10 ms from the parent (which is idle while a backup runs). */
@@ -344,14 +370,24 @@ export async function runScenario(ctx: Context, scenario: Scenario, rep: number)
     if (writerDb !== undefined) {
       writer = await startWriter(ctx.scripts.writer, { dbPath: path.join(data.dataDir, writerDb), synchronous: ctx.writerSync });
     }
+    let aloneStartMs = NaN;
+    let cpuAtAlone: CpuTimes | undefined;
+    let cpuAtGo: CpuTimes | undefined;
     const beforeGo = async () => {
       // Warm-up, then the "writer alone" window, which ends where the backup starts.
-      if (writer !== undefined) await new Promise((resolve) => setTimeout(resolve, Math.max(0, writer!.readyAtMs + 200 + ctx.baselineMs - monotonicMs())));
+      if (writer !== undefined) {
+        await sleepUntil(writer.readyAtMs + 200);
+        aloneStartMs = monotonicMs();
+        cpuAtAlone = readCpuTimes();
+        await sleepUntil(aloneStartMs + ctx.baselineMs);
+      }
       run.wal.beforeBytes = fileSize(largestWal);
       walSampler = sampleSize(largestWal);
+      cpuAtGo = readCpuTimes();
       goAtMs = monotonicMs();
     };
     const executed = await execute(ctx, scenario, outPath, tmpDir, (pid) => temp.track(pid), beforeGo);
+    const cpuAtEnd = readCpuTimes();
     run.wal.maxBytes = walSampler?.stop() ?? 0;
     run.durationMs = executed.durationMs;
     run.ttfbMs = executed.ttfbMs;
@@ -364,8 +400,10 @@ export async function runScenario(ctx: Context, scenario: Scenario, rep: number)
       writer = undefined;
       const start = Number.isNaN(executed.startedAtMs) ? goAtMs : executed.startedAtMs;
       run.writer = {
-        alone: windowStats(log, goAtMs - ctx.baselineMs, goAtMs),
+        alone: windowStats(log, aloneStartMs, goAtMs),
         during: windowStats(log, start, start + executed.durationMs),
+        idleAlone: idleFraction(cpuAtAlone, cpuAtGo),
+        idleDuring: idleFraction(cpuAtGo, cpuAtEnd),
         errors: log.errors,
         ledger: null,
       };

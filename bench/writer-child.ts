@@ -44,6 +44,11 @@ const transfer = db.transaction((account: number, amount: number) => {
 let origin: number | undefined;
 const counts: number[] = [];
 const maxLatency: number[] = [];
+/** This process's CPU time per bucket, ms: commits per CPU-second tell CPU starvation from other slowdowns. */
+const cpuMs: number[] = [];
+/** For each bucket's worst commit: its own CPU time and context switches, to tell a lock wait from preemption. */
+const worstDetail: { cpuMs: number; voluntary: number; involuntary: number }[] = [];
+let lastCpu = process.cpuUsage();
 const errors = new Map<string, number>();
 let stopping = false;
 let seed = 12345;
@@ -61,7 +66,7 @@ process.on('disconnect', () => {
 
 function finish(): void {
   db.close();
-  send({ type: 'stats', stats: { originMs: origin ?? 0, bucketMs: BUCKET_MS, counts, maxLatencyMs: maxLatency, errors: [...errors].map(([message, count]) => ({ message, count })) } }, () => process.exit(0));
+  send({ type: 'stats', stats: { originMs: origin ?? 0, bucketMs: BUCKET_MS, counts, maxLatencyMs: maxLatency, cpuMs, worstDetail, errors: [...errors].map(([message, count]) => ({ message, count })) } }, () => process.exit(0));
 }
 
 function burst(): void {
@@ -70,6 +75,8 @@ function burst(): void {
   let failed = false;
   do {
     const start = nowMs();
+    // ~2 µs a commit: the price of knowing, for the slowest ones, whether they waited or were preempted.
+    const usage = process.resourceUsage();
     origin ??= start;
     try {
       // IMMEDIATE: take the write lock up front, as an application writer should.
@@ -84,11 +91,28 @@ function burst(): void {
     while (counts.length <= bucket) {
       counts.push(0);
       maxLatency.push(0);
+      cpuMs.push(0);
+      worstDetail.push({ cpuMs: 0, voluntary: 0, involuntary: 0 });
     }
     if (!failed) counts[bucket] = (counts[bucket] ?? 0) + 1;
-    if (latency > (maxLatency[bucket] ?? 0)) maxLatency[bucket] = latency;
+    if (latency > (maxLatency[bucket] ?? 0)) {
+      maxLatency[bucket] = latency;
+      const after = process.resourceUsage();
+      worstDetail[bucket] = {
+        cpuMs: (after.userCPUTime + after.systemCPUTime - usage.userCPUTime - usage.systemCPUTime) / 1000,
+        voluntary: after.voluntaryContextSwitches - usage.voluntaryContextSwitches,
+        involuntary: after.involuntaryContextSwitches - usage.involuntaryContextSwitches,
+      };
+    }
     if (counts.length === 1 && counts[0] === 1) send({ type: 'ready' });
   } while (!failed && nowMs() < until);
+  // The burst's CPU time goes to the bucket it ended in (a burst is one bucket long).
+  const cpu = process.cpuUsage(lastCpu);
+  lastCpu = process.cpuUsage();
+  if (origin !== undefined) {
+    const bucket = Math.min(cpuMs.length - 1, Math.floor((nowMs() - origin) / BUCKET_MS));
+    cpuMs[bucket] = (cpuMs[bucket] ?? 0) + (cpu.user + cpu.system) / 1000;
+  }
   // setImmediate lets the 'stop' message through between bursts.
   if (failed) setTimeout(burst, 5);
   else setImmediate(burst);

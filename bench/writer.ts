@@ -36,14 +36,30 @@ export interface WriterLog {
   bucketMs: number;
   counts: number[];
   maxLatencyMs: number[];
+  /** The writer's own CPU time per bucket, ms. */
+  cpuMs: number[];
+  /** Per bucket, its worst commit's CPU time and voluntary (sleeps, e.g. a busy wait) / involuntary (preempted) switches. */
+  worstDetail: WorstCommit[];
   errors: { message: string; count: number }[];
 }
 
 export type WriterChildMessage = { type: 'ready' } | { type: 'stats'; stats: WriterLog };
 
+export interface WorstCommit {
+  cpuMs: number;
+  voluntary: number;
+  involuntary: number;
+}
+
 export interface WindowStats {
   commitsPerSecond: number;
   maxLatencyMs: number;
+  /** Share of one core the writer got. */
+  cpuShare: number;
+  /** Commits per second of the writer's own CPU time: falls only if commits got dearer or waited. */
+  commitsPerCpuSecond: number;
+  /** The slowest commit's own CPU time and context switches. */
+  worst: WorstCommit;
 }
 
 export interface RunningWriter {
@@ -86,15 +102,27 @@ export async function startWriter(script: string, options: Omit<WriterChildOptio
 export function windowStats(log: WriterLog, fromMs: number, toMs: number): WindowStats {
   let commits = 0;
   let worst = 0;
+  let cpu = 0;
+  let detail: WorstCommit = { cpuMs: 0, voluntary: 0, involuntary: 0 };
   const first = Math.max(0, Math.floor((fromMs - log.originMs) / log.bucketMs));
   const last = Math.min(log.counts.length - 1, Math.floor((toMs - log.originMs) / log.bucketMs));
   for (let i = first; i <= last; i++) {
     commits += log.counts[i] ?? 0;
-    worst = Math.max(worst, log.maxLatencyMs[i] ?? 0);
+    if ((log.maxLatencyMs[i] ?? 0) > worst) {
+      worst = log.maxLatencyMs[i] ?? 0;
+      detail = log.worstDetail[i] ?? detail;
+    }
+    cpu += log.cpuMs[i] ?? 0;
   }
   // Whole buckets were counted: use their span, not the window's, for the rate.
   const spanMs = Math.max(1, (last - first + 1) * log.bucketMs);
-  return { commitsPerSecond: Math.round((commits / spanMs) * 1000), maxLatencyMs: Math.round(worst * 10) / 10 };
+  return {
+    commitsPerSecond: Math.round((commits / spanMs) * 1000),
+    maxLatencyMs: Math.round(worst * 10) / 10,
+    cpuShare: Math.round((cpu / spanMs) * 100) / 100,
+    commitsPerCpuSecond: cpu > 0 ? Math.round((commits / cpu) * 1000) : 0,
+    worst: { cpuMs: Math.round(detail.cpuMs * 10) / 10, voluntary: detail.voluntary, involuntary: detail.involuntary },
+  };
 }
 
 /**

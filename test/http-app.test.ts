@@ -13,11 +13,12 @@ import { test, withTimeout } from './helpers/tmp.js';
 const json = async (res: Response) => (await res.json()) as { error: { code: string; message: string } };
 
 describe('authentication', () => {
-  test('every route but health answers 401 with WWW-Authenticate without a key, and the same body for a wrong key', async ({ tmpDir }) => {
+  test('every API route but health answers 401 with WWW-Authenticate without a key, and the same body for a wrong key', async ({ tmpDir }) => {
     const app = createApp({ dataDir: tmpDir, auth: { apiKey: newKey() }, logger: captureLogger().logger });
     const paths = [...new Set(app.routes.filter((r) => r.method === 'GET').map((r) => r.path))];
-    expect(paths.sort()).toEqual(['/api/backup', '/api/databases', '/api/health', '/api/openapi.json']);
-    for (const p of paths.filter((p) => p !== '/api/health')) {
+    // The page (/) shows its sign-in form to anyone: test/http-admin.test.ts.
+    expect(paths.sort()).toEqual(['/', '/api/backup', '/api/databases', '/api/health', '/api/openapi.json']);
+    for (const p of paths.filter((p) => p !== '/api/health' && p !== '/')) {
       const missing = await app.request(p);
       const wrong = await app.request(p, { headers: { 'X-API-Key': newKey() } });
       const wrongBearer = await app.request(p, { headers: { Authorization: `Bearer ${newKey()}` } });
@@ -266,10 +267,11 @@ describe('GET /api/openapi.json', () => {
     expect(doc.components.securitySchemes).toEqual({
       ApiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
       BearerAuth: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+      SessionCookie: expect.objectContaining({ type: 'apiKey', in: 'cookie', name: 'dbzip_session' }),
     });
-    expect(doc.paths['/api/health']!['get']!.security).toEqual([]);
-    for (const p of ['/api/backup', '/api/databases', '/api/openapi.json']) expect(doc.paths[p]!['get']!.security).toEqual([{ ApiKeyHeader: [] }, { BearerAuth: [] }]);
-    expect(doc.paths['/api/backup']!['get']!.parameters?.map((q) => q.name).sort()).toEqual(['db', 'level']);
+    for (const [p, method] of [['/api/health', 'get'], ['/', 'get'], ['/signin', 'post'], ['/signout', 'post']] as const) expect(doc.paths[p]![method]!.security, p).toEqual([]);
+    for (const p of ['/api/backup', '/api/databases', '/api/openapi.json']) expect(doc.paths[p]!['get']!.security).toEqual([{ ApiKeyHeader: [] }, { BearerAuth: [] }, { SessionCookie: [] }]);
+    expect(doc.paths['/api/backup']!['get']!.parameters?.map((q) => q.name).sort()).toEqual(['db', 'dl', 'level']);
   });
 });
 

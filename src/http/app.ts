@@ -1,7 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { OptionsError } from '../errors.js';
-import { requireApiKey } from './auth.js';
+import { registerAdminRoutes } from './admin/index.js';
+import { requireAuth } from './auth.js';
 import { registerBackupRoute } from './backup-route.js';
 import type { AppEnv, RouteDeps } from './context.js';
 import { registerDatabasesRoute } from './databases-route.js';
@@ -11,6 +12,7 @@ import { BackupSlots, rateLimit } from './limits.js';
 import { createLogger, requestLog } from './logging.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { HTTP_DEFAULTS, resolveAppOptions, type AppOptions } from './options.js';
+import { Sessions } from './session.js';
 
 export type DbzipApp = OpenAPIHono<AppEnv>;
 
@@ -44,12 +46,14 @@ export function createApp(options: AppOptions): DbzipApp {
   app.use('*', noStoreNoSniff);
 
   // Each protected route lists these itself, so a route added later cannot miss them by its position.
-  const protect: MiddlewareHandler<AppEnv>[] = [];
-  if (resolved.rateLimit !== undefined) protect.push(rateLimit(resolved.rateLimit));
-  protect.push(requireApiKey(resolved.auth));
-  const deps: RouteDeps = { options: resolved, logger, slots: new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds), protect };
+  const limit: MiddlewareHandler<AppEnv>[] = resolved.rateLimit === undefined ? [] : [rateLimit(resolved.rateLimit)];
+  // Browser sessions exist only with a key: their signing key is derived from it (see Sessions).
+  const sessions = resolved.auth.kind === 'key' ? new Sessions(resolved.auth.digest, resolved.sessionTtlMs) : undefined;
+  const protect: MiddlewareHandler<AppEnv>[] = [...limit, requireAuth(resolved.auth, sessions, resolved.trustProxy)];
+  const deps: RouteDeps = { options: resolved, logger, slots: new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds), protect, limit, sessions };
 
-  // One function per route group; a page at GET / or POST /api/restore slots in the same way.
+  // One function per route group; POST /api/restore slots in the same way (and then passes restore: true to the page).
+  registerAdminRoutes(app, deps, { restore: false });
   registerHealthRoute(app);
   registerDatabasesRoute(app, deps);
   registerBackupRoute(app, deps);

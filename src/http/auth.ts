@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { DbzipError } from '../errors.js';
 import type { ResolvedAuth } from './options.js';
+import { crossSiteReason, type Sessions } from './session.js';
 
 export const MIN_API_KEY_LENGTH = 16;
 
@@ -40,24 +41,40 @@ function presentedKey(c: Context): string | undefined {
   return match?.[1];
 }
 
-export const UNAUTHORIZED_MESSAGE = 'a valid API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>';
+export const UNAUTHORIZED_MESSAGE =
+  'a valid API key is required: send it in the X-API-Key header or as Authorization: Bearer <key> (in a browser: sign in on the page)';
 export const FORBIDDEN_MESSAGE =
   'dbzip has no API key configured, so it serves nothing: the operator must pass auth: { apiKey } to createApp ' +
   '(or auth: { none: true } when the host application already authenticates this path)';
+/** Followed by crossSiteReason(): "… and this request came from another site (…)". */
+export const CROSS_SITE_MESSAGE = "cross-site request refused: dbzip's browser session works only from its own page, and this request";
 
-/** Guards every route registered after it. Failures throw, so the one error handler writes the answer. */
-export function requireApiKey(auth: ResolvedAuth): MiddlewareHandler {
+/** Whether `key` is the configured one, compared in constant time. */
+export function keyMatches(auth: Extract<ResolvedAuth, { kind: 'key' }>, key: string): boolean {
+  return timingSafeEqual(auth.digest, keyDigest(key));
+}
+
+/**
+ * Guards a route: the API key (header), or else a valid session cookie from a same-origin browser
+ * request. A request that sends a key is judged by the key alone. Failures throw, so the one error
+ * handler writes the answer.
+ */
+export function requireAuth(auth: ResolvedAuth, sessions: Sessions | undefined, trustProxy: number): MiddlewareHandler {
   if (auth.kind === 'none') return async (_c, next) => next();
   if (auth.kind === 'unconfigured') {
     return async () => {
       throw new DbzipError('FORBIDDEN', FORBIDDEN_MESSAGE);
     };
   }
-  const expected = auth.digest;
   return async (c, next) => {
     const key = presentedKey(c);
     // A missing key is hashed too, so every failure takes the same path; the message never says which part was wrong.
-    const matches = timingSafeEqual(expected, keyDigest(key ?? ''));
+    const matches = keyMatches(auth, key ?? '');
+    if (key === undefined && sessions?.fromRequest(c) === true) {
+      const reason = crossSiteReason(c, trustProxy);
+      if (reason !== undefined) throw new DbzipError('FORBIDDEN', `${CROSS_SITE_MESSAGE} ${reason}`);
+      return next();
+    }
     if (key === undefined || !matches) throw new DbzipError('UNAUTHORIZED', UNAUTHORIZED_MESSAGE);
     await next();
   };

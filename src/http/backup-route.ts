@@ -6,6 +6,7 @@ import { AbortedError, DbzipError } from '../errors.js';
 import type { Logger } from '../options.js';
 import { nodeBindings, type AppEnv, type DownloadResult, type RouteDeps } from './context.js';
 import { errorResponse, PROTECTED_ERRORS, SECURITY } from './openapi.js';
+import { DOWNLOAD_COOKIE_MAX_AGE_SECONDS, DOWNLOAD_COOKIE_PREFIX, DOWNLOAD_TOKEN_PATTERN, isSecureRequest, mountPrefix, serializeCookie } from './session.js';
 
 /** A repeated parameter arrives as an array, a single one as a string: accept both. */
 const repeatable = z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(z.string().min(1)));
@@ -18,6 +19,14 @@ const BackupQuery = z.strictObject({
     .optional()
     .openapi({ description: '0 stores entries (exact Content-Length); 1-9 deflate (chunked). Default: the server\'s level.', example: '0' }),
   db: repeatable.optional().openapi({ description: 'Only these databases, by their path in the zip; repeatable. An unknown name is a 400.', example: ['app.db'] }),
+  dl: z
+    .string()
+    .regex(DOWNLOAD_TOKEN_PATTERN, 'dl must be 8 to 32 letters or digits')
+    .optional()
+    .openapi({
+      description: `The page's download token: a successful answer sets the cookie ${DOWNLOAD_COOKIE_PREFIX}<dl>=1 (not HttpOnly, ${DOWNLOAD_COOKIE_MAX_AGE_SECONDS} s) so the page can tell the download started`,
+      example: 'k3J9xQ2mP7aZ',
+    }),
 });
 
 const backupRoute = (protect: MiddlewareHandler[]) =>
@@ -38,6 +47,7 @@ const backupRoute = (protect: MiddlewareHandler[]) =>
         headers: {
           'Content-Disposition': { schema: { type: 'string', example: 'attachment; filename="dbzip-backup-20260101-120000.zip"' } },
           'X-Dbzip-Length': { schema: { type: 'string', enum: ['unknown'] }, description: 'Present when Content-Length cannot be known in advance' },
+          'Set-Cookie': { schema: { type: 'string' }, description: 'With ?dl=<token> only: dbzip_dl_<token>=1, for the page (SameSite=Strict, Path = the mount prefix)' },
         },
         content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } },
       },
@@ -208,6 +218,15 @@ export function registerBackupRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): 
     };
     if (backup.size !== null) headers['Content-Length'] = String(backup.size);
     else headers['X-Dbzip-Length'] = 'unknown';
+    if (query.dl !== undefined) {
+      // Path = the mount prefix: the page there reads it; the host's other paths never see it.
+      headers['Set-Cookie'] = serializeCookie(`${DOWNLOAD_COOKIE_PREFIX}${query.dl}`, '1', {
+        path: mountPrefix(c, '/api/backup'),
+        maxAgeSeconds: DOWNLOAD_COOKIE_MAX_AGE_SECONDS,
+        httpOnly: false,
+        secure: isSecureRequest(c, options.trustProxy),
+      });
+    }
     return new Response(body, { status: 200, headers });
   });
 }

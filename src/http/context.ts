@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../options.js';
 import type { BackupSlots } from './limits.js';
 import type { ResolvedAppOptions } from './options.js';
+import type { Sessions } from './session.js';
 
 /** How a request ended, for the request log line. */
 export type Outcome = 'ok' | 'rejected' | 'error' | 'aborted' | 'stalled' | 'failed';
@@ -37,6 +38,10 @@ export interface RouteDeps {
   options: ResolvedAppOptions;
   logger: Logger;
   slots: BackupSlots;
-  /** Rate limit, then the API key check: run before a protected route validates anything. */
+  /** Rate limit, then the API key (or browser session) check: run before a protected route validates anything. */
   protect: MiddlewareHandler<AppEnv>[];
+  /** The rate limit alone (empty without one): for the page and sign-in, which need no key. */
+  limit: MiddlewareHandler<AppEnv>[];
+  /** Browser sessions; undefined unless an API key is configured. */
+  sessions: Sessions | undefined;
 }

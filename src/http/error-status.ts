@@ -3,6 +3,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BusyError, DbzipError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../options.js';
+import { htmlError } from './admin/error-page.js';
+import { wantsHtml } from './admin/html.js';
 
 /**
  * The one table from error codes to HTTP statuses. Only errors raised before the first byte
@@ -53,23 +55,32 @@ function errorHeaders(error: unknown, status: number): Record<string, string> {
   return headers;
 }
 
-/** The one error handler: `{ error: { code, message } }` with the status from ERROR_STATUS. */
+/**
+ * The answer itself: `{ error: { code, message } }`, or for a browser navigation (a link, a form, the
+ * page's download iframe) the same status as a small HTML page, never a raw JSON page.
+ */
+function respond(c: Context, code: HttpErrorCode, message: string, status: ContentfulStatusCode, headers: Record<string, string> = {}): Response {
+  if (wantsHtml(c)) return htmlError(c, status, code, message, headers);
+  return c.json(errorBody(code, message), status, headers);
+}
+
+/** The one error handler: `{ error: { code, message } }` with the status from ERROR_STATUS (HTML for navigations). */
 export function errorHandler(logger: Logger): ErrorHandler {
   return (error: unknown, c: Context) => {
     if (error instanceof DbzipError) {
       const status = ERROR_STATUS[error.code];
       // A cancelled request (client gone, server stopping) is in the request line; it is no server fault.
       if (status >= 500 && error.code !== 'ABORTED') logger.error({ reqId: c.get('requestId'), code: error.code, err: error.message }, 'request failed');
-      return c.json(errorBody(error.code, error.message), status, errorHeaders(error, status));
+      return respond(c, error.code, error.message, status, errorHeaders(error, status));
     }
     if (error instanceof HTTPException) {
       const status = error.status as ContentfulStatusCode;
-      return c.json(errorBody('HTTP_ERROR', error.message || 'request failed'), status, errorHeaders(error, status));
+      return respond(c, 'HTTP_ERROR', error.message || 'request failed', status, errorHeaders(error, status));
     }
     // Anything else is a bug: log it whole, tell the client nothing about internals.
     logger.error({ reqId: c.get('requestId'), err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'unexpected error');
-    return c.json(errorBody('INTERNAL', 'internal error'), 500);
+    return respond(c, 'INTERNAL', 'internal error', 500);
   };
 }
 
-export const notFoundHandler: NotFoundHandler = (c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404);
+export const notFoundHandler: NotFoundHandler = (c) => respond(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`, 404);

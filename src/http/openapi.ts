@@ -3,8 +3,8 @@ import type { MiddlewareHandler } from 'hono';
 import { DBZIP_VERSION } from '../version.js';
 import type { AppEnv } from './context.js';
 
-/** Names of the security schemes in the document; either one is accepted. */
-export const SECURITY = [{ ApiKeyHeader: [] }, { BearerAuth: [] }];
+/** Names of the security schemes in the document; any one is accepted. */
+export const SECURITY = [{ ApiKeyHeader: [] }, { BearerAuth: [] }, { SessionCookie: [] }];
 
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string().openapi({ example: 'UNAUTHORIZED' }), message: z.string() }) })
@@ -15,7 +15,7 @@ export const errorResponse = (description: string) => ({ description, content: {
 /** Answers every protected route may give besides its own. */
 export const PROTECTED_ERRORS = {
   401: errorResponse('Missing or wrong API key (WWW-Authenticate is set)'),
-  403: errorResponse('No API key is configured on the server'),
+  403: errorResponse('No API key is configured on the server, or a browser session was used from another site'),
   429: errorResponse('Too many requests or backups at once (Retry-After is set)'),
 } as const;
 
@@ -43,6 +43,12 @@ const openApiRoute = (protect: MiddlewareHandler[]) =>
 export function registerOpenApiRoute(app: OpenAPIHono<AppEnv>, protect: MiddlewareHandler[]): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'BearerAuth', { type: 'http', scheme: 'bearer', description: 'the same API key, as Authorization: Bearer <key>' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'SessionCookie', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'dbzip_session',
+    description: 'browsers: set by POST /signin from the page; honoured on same-origin requests only (Sec-Fetch-Site and Origin are checked)',
+  });
   app.openapi(openApiRoute(protect), (c) => {
     const prefix = c.req.path.endsWith(DOC_PATH) ? c.req.path.slice(0, -DOC_PATH.length) : '';
     const doc = app.getOpenAPIDocument({
@@ -50,7 +56,9 @@ export function registerOpenApiRoute(app: OpenAPIHono<AppEnv>, protect: Middlewa
       info: {
         title: 'dbzip',
         version: DBZIP_VERSION,
-        description: 'Consistent zip backups of live SQLite databases. Every route but /api/health needs the API key.',
+        description:
+          'Consistent zip backups of live SQLite databases. Every /api route but /api/health needs the API key (or, in a browser, the session cookie ' +
+          'set by signing in on the page at /). A browser navigation that fails gets a small HTML page instead of the JSON error body.',
       },
       servers: [{ url: prefix === '' ? '/' : prefix }],
     });

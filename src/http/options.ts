@@ -40,6 +40,11 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
    * Time the server spends snapshotting does not count. 0 disables. Default `HTTP_DEFAULTS.stallTimeoutMs`.
    */
   stallTimeoutMs?: number;
+  /**
+   * How long a browser stays signed in after entering the key on the page (GET /). The expiry is part of the
+   * signed cookie value, so it holds whatever the browser does. Default `HTTP_DEFAULTS.sessionTtlMs` (12 h).
+   */
+  sessionTtlMs?: number;
   /** One JSON line per request, an audit line per download. Default: pino writing to stdout. */
   logger?: Logger;
 }
@@ -63,6 +68,7 @@ export const HTTP_DEFAULTS = {
   port: 8080,
   shutdownTimeoutMs: 30_000,
   stallTimeoutMs: 60_000,
+  sessionTtlMs: 12 * 3_600_000,
   /** Retry-After of a 429 for a full backup queue: a guess, as a backup's length is unknown. */
   busyRetryAfterSeconds: 5,
 } as const;
@@ -80,6 +86,7 @@ export interface ResolvedAppOptions {
   trustProxy: number;
   rateLimit: RateLimitOption | undefined;
   stallTimeoutMs: number;
+  sessionTtlMs: number;
   logger: Logger | undefined;
 }
 
@@ -89,7 +96,7 @@ export interface ResolvedServerOptions extends ResolvedAppOptions {
   shutdownTimeoutMs: number;
 }
 
-const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'logger'] as const;
+const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'logger'] as const;
 const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs'] as const;
 
 /** Likely slips, caught early (as options.ts does for backup options). */
@@ -103,6 +110,8 @@ const MISSPELLINGS: Record<string, string> = {
   fileNamePrefix: 'did you mean "filePrefix"?',
   trustProxies: 'did you mean "trustProxy"?',
   idleTimeoutMs: 'did you mean "stallTimeoutMs"?',
+  sessionTtl: 'did you mean "sessionTtlMs"?',
+  sessionMaxAgeMs: 'did you mean "sessionTtlMs"?',
   hostname: 'did you mean "host"?',
   signal: 'each request has its own signal, aborted when the client goes away',
   date: 'every download is stamped with the time it starts',
@@ -174,6 +183,8 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
     trustProxy: resolveTrustProxy(options.trustProxy),
     rateLimit: resolveRateLimit(options.rateLimit),
     stallTimeoutMs: integer('stallTimeoutMs', options.stallTimeoutMs, HTTP_DEFAULTS.stallTimeoutMs, 0, 3_600_000),
+    // A minute to 30 days; the cookie's Max-Age says the same (browsers cap it at 400 days anyway).
+    sessionTtlMs: integer('sessionTtlMs', options.sessionTtlMs, HTTP_DEFAULTS.sessionTtlMs, 60_000, 30 * 24 * 3_600_000),
     logger: options.logger,
   };
 }
