@@ -183,6 +183,8 @@ dbzip demo: serving ${dataDir}
 
 API key (shown once, not stored anywhere): ${key}
 
+In a browser: open ${url}/ and sign in with this key.
+
 Download a backup (the name comes from Content-Disposition):
   curl -fSOJ -H "X-API-Key: ${key}" ${url}/api/backup
 See what it would contain:
