@@ -163,7 +163,8 @@ export async function backgroundBusy(ms = 1000): Promise<number | null> {
 
 export function describeMachine(root: string, dataDir: string, sqlite: string): Machine {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
-  let gitCommit = 'unknown';
+  // A copy made with `git archive` has no .git: BENCH_GIT_COMMIT names the commit it came from.
+  let gitCommit = process.env.BENCH_GIT_COMMIT ?? 'unknown';
   try {
     const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     gitCommit = git('rev-parse', '--short', 'HEAD');

@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { compileRuntime } from './compile.js';
+import { acquireLock } from './lock.js';
 import { ensureData } from './data.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
 import { backgroundBusy, describeMachine, judgeTargets, renderMarkdown, summarize, writeRecord, type BenchRecord, type CeilingSample } from './report.js';
@@ -40,42 +41,50 @@ Examples:
   npm run bench -- --total-mb 1024
   npm run bench -- --only library-L0 --reps 5 --profile`;
 
+/** A mistake in the flags: printed without a stack, with a pointer to --help. */
+class UsageError extends Error {}
+
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`--${name} must be a whole number ≥ 1, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${name} must be a whole number ≥ 1, got "${value}"`);
   return Number(value);
 }
 
+const OPTIONS = {
+  'total-mb': { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  reps: { type: 'string' },
+  seed: { type: 'string' },
+  levels: { type: 'string' },
+  only: { type: 'string' },
+  'writer-sync': { type: 'string' },
+  'baseline-ms': { type: 'string' },
+  'http-path': { type: 'string' },
+  profile: { type: 'boolean', default: false },
+  'skip-stages': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 function parse() {
-  const { values } = parseArgs({
-    options: {
-      'total-mb': { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      reps: { type: 'string' },
-      seed: { type: 'string' },
-      levels: { type: 'string' },
-      only: { type: 'string' },
-      'writer-sync': { type: 'string' },
-      'baseline-ms': { type: 'string' },
-      'http-path': { type: 'string' },
-      profile: { type: 'boolean', default: false },
-      'skip-stages': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: OPTIONS, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
   if (values.help) {
     console.log(HELP);
     process.exit(0);
   }
   const quick = values.quick;
-  if (quick && values['total-mb'] !== undefined) throw new Error('--quick sets the size; leave out --total-mb');
+  if (quick && values['total-mb'] !== undefined) throw new UsageError('--quick sets the size; leave out --total-mb');
   const levels = (values.levels ?? '0,1,6').split(',').map((l) => {
-    if (!/^\d$/.test(l.trim())) throw new Error(`--levels takes levels 0 to 9, got "${l}"`);
+    if (!/^\d$/.test(l.trim())) throw new UsageError(`--levels takes levels 0 to 9, got "${l}"`);
     return Number(l);
   });
   const writerSync = values['writer-sync'] ?? 'off';
-  if (!['off', 'normal', 'full'].includes(writerSync)) throw new Error(`--writer-sync must be off, normal or full, got "${writerSync}"`);
+  if (!['off', 'normal', 'full'].includes(writerSync)) throw new UsageError(`--writer-sync must be off, normal or full, got "${writerSync}"`);
   return {
     totalMb: quick ? 30 : positiveInt('total-mb', values['total-mb'], 200),
     quick,
@@ -162,8 +171,11 @@ async function main(): Promise<number> {
   if (!fs.existsSync(distIndex) || !fs.existsSync(cliBin)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it for you)');
 
   const benchData = path.join(ROOT, 'bench-data');
-  const scratch = path.join(benchData, 'scratch');
-  fs.rmSync(scratch, { recursive: true, force: true });
+  const lock = await acquireLock(benchData, log);
+  // Holding the lock, any other run-* folder (or the scratch/js of older versions) was left by a run that died.
+  for (const name of fs.readdirSync(benchData)) if (name.startsWith('run-') || name === 'scratch' || name === 'js') fs.rmSync(path.join(benchData, name), { recursive: true, force: true });
+  const runDir = path.join(benchData, `run-${process.pid}`);
+  const scratch = path.join(runDir, 'scratch');
   fs.mkdirSync(scratch, { recursive: true });
 
   const memory = new Database(':memory:');
@@ -181,7 +193,7 @@ async function main(): Promise<number> {
 
   const ctx: Context = {
     data,
-    scripts: compileRuntime(path.join(benchData, 'js')),
+    scripts: compileRuntime(path.join(runDir, 'js')),
     distUrl: pathToFileURL(distIndex).href,
     cliBin,
     scratch,
@@ -253,7 +265,8 @@ async function main(): Promise<number> {
   const written = writeRecord(path.join(ROOT, 'bench-results'), record);
   console.log(`\n${renderMarkdown(record)}`);
   console.log(`wrote ${path.relative(ROOT, written.md)} and ${path.relative(ROOT, written.json)}`);
-  fs.rmSync(scratch, { recursive: true, force: true });
+  fs.rmSync(runDir, { recursive: true, force: true });
+  lock.release();
 
   const expectedSkips = new Set(data.files.filter((f) => f.kind === 'not-sqlite').map((f) => f.path));
   const failed = failures(runs, expectedSkips);
@@ -269,7 +282,8 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (error instanceof UsageError) console.error(`bench: ${error.message} (see --help)`);
+    else console.error(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exitCode = 1;
   },
 );

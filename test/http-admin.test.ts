@@ -86,8 +86,12 @@ describe('the page at GET /', () => {
     expect(html).toMatch(/<form method="post" action="\.\/signout">/);
     expect(html).toMatch(/<script nonce="[^"]+">/);
     expect(html).not.toContain(tmpDir);
-    // Restore is offered only once the server can restore.
-    expect(html).not.toContain('api/restore');
+    // The restore card: the script un-hides the form and posts the file to the relative api/restore; without it a note says how.
+    expect(html).toMatch(/<form id="restore-form" class="restore-form" data-url="\.\/api\/restore" hidden="">/);
+    expect(html).toMatch(/<label for="restore-file">Backup zip<\/label>/);
+    expect(html).toMatch(/<label for="restore-mode">Mode<\/label>/);
+    expect(html).toMatch(/<label for="restore-exact">Exact<\/label>/);
+    expect(html).toMatch(/<noscript>.*needs JavaScript/s);
   });
 
   test('signed in with a data dir that is gone, it says why with the status of the one table (503), not a blank page', async ({ tmpDir }) => {

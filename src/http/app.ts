@@ -11,6 +11,7 @@ import { registerHealthRoute } from './health-route.js';
 import { BackupSlots, rateLimit } from './limits.js';
 import { createLogger, requestLog } from './logging.js';
 import { registerOpenApiRoute } from './openapi.js';
+import { registerRestoreRoute } from './restore-route.js';
 import { HTTP_DEFAULTS, resolveAppOptions, type AppOptions } from './options.js';
 import { Sessions } from './session.js';
 
@@ -50,13 +51,23 @@ export function createApp(options: AppOptions): DbzipApp {
   // Browser sessions exist only with a key: their signing key is derived from it (see Sessions).
   const sessions = resolved.auth.kind === 'key' ? new Sessions(resolved.auth.digest, resolved.sessionTtlMs) : undefined;
   const protect: MiddlewareHandler<AppEnv>[] = [...limit, requireAuth(resolved.auth, sessions, resolved.trustProxy)];
-  const deps: RouteDeps = { options: resolved, logger, slots: new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds), protect, limit, sessions };
+  const deps: RouteDeps = {
+    options: resolved,
+    logger,
+    slots: new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds),
+    // Restores have their own limit: one at a time. Backups may run meanwhile (SQLite locking keeps each consistent).
+    restoreSlots: new BackupSlots(HTTP_DEFAULTS.maxConcurrentRestores, HTTP_DEFAULTS.busyRetryAfterSeconds, 'restore'),
+    protect,
+    limit,
+    sessions,
+  };
 
-  // One function per route group; POST /api/restore slots in the same way (and then passes restore: true to the page).
-  registerAdminRoutes(app, deps, { restore: false });
+  // One function per route group.
+  registerAdminRoutes(app, deps, { restore: true });
   registerHealthRoute(app);
   registerDatabasesRoute(app, deps);
   registerBackupRoute(app, deps);
+  registerRestoreRoute(app, deps);
   registerOpenApiRoute(app, protect);
   return app;
 }

@@ -3,8 +3,8 @@ import type { MiddlewareHandler } from 'hono';
 import { backupFileName } from '../archive/file-name.js';
 import { createBackup, type Backup } from '../backup.js';
 import { AbortedError, DbzipError } from '../errors.js';
-import type { Logger } from '../options.js';
 import { nodeBindings, type AppEnv, type DownloadResult, type RouteDeps } from './context.js';
+import { withRequestId } from './logging.js';
 import { errorResponse, PROTECTED_ERRORS, SECURITY } from './openapi.js';
 import { DOWNLOAD_COOKIE_MAX_AGE_SECONDS, DOWNLOAD_COOKIE_PREFIX, DOWNLOAD_TOKEN_PATTERN, isSecureRequest, mountPrefix, serializeCookie } from './session.js';
 
@@ -58,13 +58,6 @@ const backupRoute = (protect: MiddlewareHandler[]) =>
       507: errorResponse('A database is larger than the server\'s memory budget'),
     },
   });
-
-/** Adds the request id to every line createBackup logs (skips, failures). */
-const withRequestId = (logger: Logger, reqId: string): Logger => ({
-  info: (obj, msg) => logger.info({ reqId, ...obj }, msg),
-  warn: (obj, msg) => logger.warn({ reqId, ...obj }, msg),
-  error: (obj, msg) => logger.error({ reqId, ...obj }, msg),
-});
 
 type BodyOutcome = 'produced' | 'aborted' | 'stalled' | 'failed';
 

@@ -38,6 +38,8 @@ export interface RouteDeps {
   options: ResolvedAppOptions;
   logger: Logger;
   slots: BackupSlots;
+  /** Restores (dry runs included) running in this app: one at a time. */
+  restoreSlots: BackupSlots;
   /** Rate limit, then the API key (or browser session) check: run before a protected route validates anything. */
   protect: MiddlewareHandler<AppEnv>[];
   /** The rate limit alone (empty without one): for the page and sign-in, which need no key. */

@@ -1,7 +1,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { BusyError, DbzipError, type ErrorCode } from '../errors.js';
+import { ArchiveError, BusyError, DbzipError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../options.js';
 import { htmlError } from './admin/error-page.js';
 import { wantsHtml } from './admin/html.js';
@@ -42,10 +42,13 @@ export const ERROR_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
 export type HttpErrorCode = ErrorCode | 'NOT_FOUND' | 'HTTP_ERROR' | 'INTERNAL';
 
 export interface ErrorBody {
-  error: { code: HttpErrorCode; message: string };
+  /** `problems`: every problem an archive failed verification with (ARCHIVE_INVALID only). */
+  error: { code: HttpErrorCode; message: string; problems?: readonly string[] };
 }
 
-export const errorBody = (code: HttpErrorCode, message: string): ErrorBody => ({ error: { code, message } });
+export const errorBody = (code: HttpErrorCode, message: string, problems?: readonly string[]): ErrorBody => ({
+  error: problems === undefined ? { code, message } : { code, message, problems },
+});
 
 /** Extra headers some statuses need: how to authenticate, when to come back. */
 function errorHeaders(error: unknown, status: number): Record<string, string> {
@@ -59,19 +62,27 @@ function errorHeaders(error: unknown, status: number): Record<string, string> {
  * The answer itself: `{ error: { code, message } }`, or for a browser navigation (a link, a form, the
  * page's download iframe) the same status as a small HTML page, never a raw JSON page.
  */
-function respond(c: Context, code: HttpErrorCode, message: string, status: ContentfulStatusCode, headers: Record<string, string> = {}): Response {
+function respond(
+  c: Context,
+  code: HttpErrorCode,
+  message: string,
+  status: ContentfulStatusCode,
+  headers: Record<string, string> = {},
+  problems?: readonly string[],
+): Response {
   if (wantsHtml(c)) return htmlError(c, status, code, message, headers);
-  return c.json(errorBody(code, message), status, headers);
+  return c.json(errorBody(code, message, problems), status, headers);
 }
 
-/** The one error handler: `{ error: { code, message } }` with the status from ERROR_STATUS (HTML for navigations). */
+/** The one error handler: `{ error: { code, message } }` (plus `problems` for an ArchiveError) with the status from ERROR_STATUS (HTML for navigations). */
 export function errorHandler(logger: Logger): ErrorHandler {
   return (error: unknown, c: Context) => {
     if (error instanceof DbzipError) {
       const status = ERROR_STATUS[error.code];
       // A cancelled request (client gone, server stopping) is in the request line; it is no server fault.
       if (status >= 500 && error.code !== 'ABORTED') logger.error({ reqId: c.get('requestId'), code: error.code, err: error.message }, 'request failed');
-      return respond(c, error.code, error.message, status, errorHeaders(error, status));
+      const problems = error instanceof ArchiveError ? error.problems : undefined;
+      return respond(c, error.code, error.message, status, errorHeaders(error, status), problems);
     }
     if (error instanceof HTTPException) {
       const status = error.status as ContentfulStatusCode;

@@ -7,17 +7,20 @@ import type { RateLimitOption } from './options.js';
 export type Release = () => void;
 
 /**
- * Counts running backups. A slot is taken before any snapshot work starts and given back
- * when the download ends in any way (done, failed, client gone).
+ * Counts running backups (or, with `what: 'restore'`, restores). A slot is taken before any work
+ * starts (snapshots; for a restore, before the upload is read) and given back when the work ends in
+ * any way (done, failed, client gone).
  */
 export class BackupSlots {
   #running = 0;
   readonly #max: number;
   readonly #retryAfterSeconds: number;
+  readonly #what: string;
 
-  constructor(max: number, retryAfterSeconds: number) {
+  constructor(max: number, retryAfterSeconds: number, what: 'backup' | 'restore' = 'backup') {
     this.#max = max;
     this.#retryAfterSeconds = retryAfterSeconds;
+    this.#what = what;
   }
 
   get running(): number {
@@ -27,7 +30,8 @@ export class BackupSlots {
   /** Takes a slot or throws BusyError (429 with Retry-After). */
   acquire(): Release {
     if (this.#running >= this.#max) {
-      throw new BusyError(`${this.#max} backup${this.#max === 1 ? ' is' : 's are'} already running; try again later`, this.#retryAfterSeconds);
+      const running = this.#max === 1 ? `a ${this.#what} is` : `${this.#max} ${this.#what}s are`;
+      throw new BusyError(`${running} already running; try again later`, this.#retryAfterSeconds);
     }
     this.#running += 1;
     let released = false;

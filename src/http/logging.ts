@@ -18,6 +18,13 @@ export function createLogger(destination?: DestinationStream): Logger {
   return destination === undefined ? pino(options) : pino(options, destination);
 }
 
+/** Adds the request id to every line the library logs for a request (skips, failures, restore steps). */
+export const withRequestId = (logger: Logger, reqId: string): Logger => ({
+  info: (obj, msg) => logger.info({ reqId, ...obj }, msg),
+  warn: (obj, msg) => logger.warn({ reqId, ...obj }, msg),
+  error: (obj, msg) => logger.error({ reqId, ...obj }, msg),
+});
+
 /**
  * The peer's address, or with `trustProxy` = n the address n entries from the right of
  * X-Forwarded-For + peer: each trusted proxy appends what it saw, so entries a client

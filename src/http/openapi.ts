@@ -7,7 +7,13 @@ import type { AppEnv } from './context.js';
 export const SECURITY = [{ ApiKeyHeader: [] }, { BearerAuth: [] }, { SessionCookie: [] }];
 
 export const ErrorSchema = z
-  .object({ error: z.object({ code: z.string().openapi({ example: 'UNAUTHORIZED' }), message: z.string() }) })
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'UNAUTHORIZED' }),
+      message: z.string(),
+      problems: z.array(z.string()).optional().openapi({ description: 'ARCHIVE_INVALID only: every problem the archive failed verification with' }),
+    }),
+  })
   .openapi('Error');
 
 export const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
@@ -16,7 +22,7 @@ export const errorResponse = (description: string) => ({ description, content: {
 export const PROTECTED_ERRORS = {
   401: errorResponse('Missing or wrong API key (WWW-Authenticate is set)'),
   403: errorResponse('No API key is configured on the server, or a browser session was used from another site'),
-  429: errorResponse('Too many requests or backups at once (Retry-After is set)'),
+  429: errorResponse('Too many requests, backups or restores at once (Retry-After is set)'),
 } as const;
 
 const DOC_PATH = '/api/openapi.json';

@@ -45,7 +45,14 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
    * signed cookie value, so it holds whatever the browser does. Default `HTTP_DEFAULTS.sessionTtlMs` (12 h).
    */
   sessionTtlMs?: number;
-  /** One JSON line per request, an audit line per download. Default: pino writing to stdout. */
+  /**
+   * Largest archive `POST /api/restore` accepts, in bytes. A larger Content-Length is refused before
+   * anything is read; an upload without one is cut off at the limit. Either way 413, and the spooled
+   * part is removed. The upload is spooled to `<dataDir>/.dbzip/`, so that file system needs the room.
+   * Default `HTTP_DEFAULTS.maxUploadBytes` (8 GiB).
+   */
+  maxUploadBytes?: number;
+  /** One JSON line per request, an audit line per download or restore. Default: pino writing to stdout. */
   logger?: Logger;
 }
 
@@ -69,6 +76,10 @@ export const HTTP_DEFAULTS = {
   shutdownTimeoutMs: 30_000,
   stallTimeoutMs: 60_000,
   sessionTtlMs: 12 * 3_600_000,
+  /** 8 GiB: the largest archive POST /api/restore accepts. */
+  maxUploadBytes: 8 * 1024 ** 3,
+  /** Restores running at once per app (the data directory's lock file also keeps other processes out). */
+  maxConcurrentRestores: 1,
   /** Retry-After of a 429 for a full backup queue: a guess, as a backup's length is unknown. */
   busyRetryAfterSeconds: 5,
 } as const;
@@ -87,6 +98,7 @@ export interface ResolvedAppOptions {
   rateLimit: RateLimitOption | undefined;
   stallTimeoutMs: number;
   sessionTtlMs: number;
+  maxUploadBytes: number;
   logger: Logger | undefined;
 }
 
@@ -96,7 +108,7 @@ export interface ResolvedServerOptions extends ResolvedAppOptions {
   shutdownTimeoutMs: number;
 }
 
-const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'logger'] as const;
+const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'maxUploadBytes', 'logger'] as const;
 const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs'] as const;
 
 /** Likely slips, caught early (as options.ts does for backup options). */
@@ -112,6 +124,9 @@ const MISSPELLINGS: Record<string, string> = {
   idleTimeoutMs: 'did you mean "stallTimeoutMs"?',
   sessionTtl: 'did you mean "sessionTtlMs"?',
   sessionMaxAgeMs: 'did you mean "sessionTtlMs"?',
+  maxUploadSize: 'did you mean "maxUploadBytes"?',
+  uploadLimit: 'did you mean "maxUploadBytes"?',
+  maxBodyBytes: 'did you mean "maxUploadBytes"?',
   hostname: 'did you mean "host"?',
   signal: 'each request has its own signal, aborted when the client goes away',
   date: 'every download is stamped with the time it starts',
@@ -185,6 +200,7 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
     stallTimeoutMs: integer('stallTimeoutMs', options.stallTimeoutMs, HTTP_DEFAULTS.stallTimeoutMs, 0, 3_600_000),
     // A minute to 30 days; the cookie's Max-Age says the same (browsers cap it at 400 days anyway).
     sessionTtlMs: integer('sessionTtlMs', options.sessionTtlMs, HTTP_DEFAULTS.sessionTtlMs, 60_000, 30 * 24 * 3_600_000),
+    maxUploadBytes: integer('maxUploadBytes', options.maxUploadBytes, HTTP_DEFAULTS.maxUploadBytes, 1, Number.MAX_SAFE_INTEGER),
     logger: options.logger,
   };
 }

@@ -1,12 +1,13 @@
 /**
  * The admin page in a real browser (npm run test:e2e): sign in, see what a backup holds, click
  * Download, and check the file Chromium saved. Also the failure paths a person meets: a wrong key,
- * a backup that fails before its first byte, signing out, another site, no JavaScript, and a host
- * app that mounts dbzip under a prefix.
+ * a backup that fails before its first byte, restoring the downloaded zip through the page (plan,
+ * confirm, report), signing out, another site, no JavaScript, and a host app that mounts dbzip under a prefix.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
+import Database from 'better-sqlite3';
 import { Hono } from 'hono';
 import type { Browser, BrowserContext, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -97,6 +98,12 @@ async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
 }
 
+/** Just the restore card: a full phone-width page is too tall to look at. */
+async function screenshotRestore(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.locator('#restore').screenshot({ path: path.join(ARTIFACTS, name) });
+}
+
 /** True when the page is no wider than the window (nothing to scroll sideways on a phone). */
 const fitsWidth = (page: Page) => page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth');
 
@@ -173,6 +180,55 @@ describe.skipIf(skip)('the admin page in Chromium', () => {
       } finally {
         fs.renameSync(`${dataDir}.away`, dataDir);
       }
+
+      // Restore through the page: change a database, upload the zip saved above, see the plan, confirm, see the report.
+      const changed = new Database(path.join(dataDir, 'app.db'));
+      try {
+        changed.exec("CREATE TABLE later (x TEXT); INSERT INTO later VALUES ('written after the backup')");
+      } finally {
+        changed.close();
+      }
+      await page.reload();
+      const restoreCard = page.locator('#restore');
+      await restoreCard.scrollIntoViewIfNeeded();
+      await page.getByLabel('Backup zip').setInputFiles(path.join(tmp.dir, 'root.zip'));
+      await page.getByLabel('Mode').selectOption('online');
+      expect(await page.getByLabel('Exact').isChecked()).toBe(false);
+      await page.getByRole('button', { name: 'Check backup' }).click();
+      const result = page.locator('#restore-result');
+      await expect.poll(() => result.isVisible(), { timeout: 30_000 }).toBe(true);
+      expect(await result.locator('h3').innerText()).toBe('The backup passed every check');
+      expect(await result.innerText()).toMatch(/Version: .*1\.4\.2/);
+      const planRow = (file: string) => result.locator('tbody tr', { has: page.locator('td.name', { hasText: new RegExp(`^${file}$`) }) });
+      expect(await planRow('app.db').locator('.tag').innerText()).toBe('replaced');
+      expect(await planRow('settings.db').locator('.tag').innerText()).toBe('unchanged');
+      expect(fs.readdirSync(path.join(dataDir, '.dbzip')).filter((n) => n.startsWith('pre-restore-')), 'a dry run changes nothing').toEqual([]);
+      await screenshot(page, 'restore-plan-desktop.png');
+      await page.setViewportSize(PHONE);
+      expect(await fitsWidth(page)).toBe(true);
+      await screenshotRestore(page, 'restore-plan-phone.png');
+      await page.setViewportSize(DESKTOP);
+
+      await page.getByRole('button', { name: 'Restore now' }).click();
+      await expect.poll(() => result.locator('h3').innerText(), { timeout: 30_000 }).toBe('Restored');
+      expect(await page.locator('#restore-status').innerText()).toBe('Restore complete.');
+      const report = await result.innerText();
+      const preRestore = /(\.dbzip\/pre-restore-\d{8}-\d{6}(?:-\d+)?\.zip)/.exec(report)?.[1];
+      expect(preRestore, report).toBeDefined();
+      expect(fs.existsSync(path.join(dataDir, preRestore!))).toBe(true);
+      expect(await planRow('app.db').locator('.tag').innerText()).toBe('replaced');
+      const restored = new Database(path.join(dataDir, 'app.db'), { readonly: true });
+      try {
+        expect(restored.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'later'").pluck().get()).toBe(0);
+      } finally {
+        restored.close();
+      }
+      await screenshot(page, 'restore-report-desktop.png');
+      await page.setViewportSize(PHONE);
+      expect(await fitsWidth(page)).toBe(true);
+      await screenshotRestore(page, 'restore-report-phone.png');
+      await page.setViewportSize(DESKTOP);
+      expect(lines.filter((l) => l['audit'] === 'restore').map((l) => l['outcome'])).toEqual(['dry-run', 'ok']);
 
       const log = JSON.stringify(lines);
       expect(log).not.toContain(key);

@@ -6,7 +6,7 @@ import type { JSX } from 'hono/jsx/jsx-runtime';
 export const newNonce = (): string => randomBytes(16).toString('base64');
 
 /**
- * Nothing loads but what the page inlines. Frames: only same-origin ones (the download iframe), and the
+ * Nothing loads but what the page inlines. fetch() only to this origin (the restore card's upload). Frames: only same-origin ones (the download iframe), and the
  * page itself may be framed by its own origin only (an appliance's admin panel on the same origin).
  */
 export const contentSecurityPolicy = (nonce: string): string =>
@@ -15,6 +15,7 @@ export const contentSecurityPolicy = (nonce: string): string =>
     `script-src 'nonce-${nonce}'`,
     `style-src 'nonce-${nonce}'`,
     "img-src 'self' data:",
+    "connect-src 'self'",
     "frame-src 'self'",
     "form-action 'self'",
     "frame-ancestors 'self'",

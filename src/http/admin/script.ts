@@ -1,5 +1,8 @@
+import { RESTORE_SCRIPT } from './restore-script.js';
+
 /**
- * The page's only script, inlined with the CSP nonce. Without it the Download button is a plain link
+ * The page's only script, inlined with the CSP nonce: the download part below, then the restore card's
+ * (restore-script.ts), which does nothing on a page without the restore card. Without it the Download button is a plain link
  * to api/backup and still works; with it the page says what is happening:
  *
  * 1. The click loads `api/backup?dl=<random token>` in a hidden same-origin iframe, and the status
@@ -11,7 +14,7 @@
  *
  * Plain ES2020 in a string: src/ is compiled without DOM types, and the e2e test runs it in Chromium.
  */
-export const SCRIPT = `
+const DOWNLOAD_SCRIPT = `
 (() => {
   'use strict';
   const link = document.getElementById('download');
@@ -90,3 +93,5 @@ export const SCRIPT = `
   });
 })();
 `;
+
+export const SCRIPT = DOWNLOAD_SCRIPT + RESTORE_SCRIPT;

@@ -5,6 +5,8 @@ export const STYLES = `
   --bg: #f5f6f8; --card: #ffffff; --text: #1c2128; --muted: #59636e; --border: #d9dee4; --soft: #eef1f4;
   --accent: #1f6feb; --accent-hover: #1858c4; --on-accent: #ffffff; --focus: rgba(31, 111, 235, .45);
   --err: #9f1c1c; --err-bg: #fdeeee; --err-border: #efbcbc; --ok: #1a7f37;
+  --danger: #b42318; --danger-hover: #912018;
+  --add: #116329; --add-bg: #dcf5e3; --rep: #7a4a00; --rep-bg: #fdf0d5;
   --radius: 12px;
 }
 @media (prefers-color-scheme: dark) {
@@ -12,6 +14,8 @@ export const STYLES = `
     --bg: #0f1217; --card: #171b22; --text: #e5e8ec; --muted: #9aa5b1; --border: #2b323c; --soft: #222933;
     --accent: #5b9bff; --accent-hover: #7db0ff; --on-accent: #08111f; --focus: rgba(91, 155, 255, .5);
     --err: #ffb4b4; --err-bg: #361819; --err-border: #6c2a2c; --ok: #56d37a;
+    --danger: #d9453a; --danger-hover: #e8645a;
+    --add: #7ee2a0; --add-bg: #173523; --rep: #f4c978; --rep-bg: #3a2c12;
   }
 }
 *, *::before, *::after { box-sizing: border-box; }
@@ -95,8 +99,47 @@ input[type="password"], input[type="file"] {
   font: inherit; width: 100%; min-height: 2.75rem; padding: .5rem .75rem; color: var(--text);
   background: var(--bg); border: 1px solid var(--border); border-radius: 8px;
 }
+input[type="file"] { padding: .375rem .5rem; cursor: pointer; }
+input[type="file"]::file-selector-button {
+  font: inherit; font-weight: 500; margin-right: .75rem; padding: .25rem .875rem; min-height: 2rem; cursor: pointer;
+  color: var(--text); background: var(--card); border: 1px solid var(--border); border-radius: 6px;
+}
+input[type="file"]::file-selector-button:hover { background: var(--soft); }
 .hint { font-size: .875rem; color: var(--muted); }
 form.signin .button { margin-top: .5rem; }
+
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+h3 { font-size: 1rem; font-weight: 650; margin: 0; line-height: 1.3; }
+h3:focus { outline: none; }
+.restore-form { display: grid; gap: 1rem; }
+.restore-form[hidden] { display: none; }
+.field { display: grid; gap: .375rem; min-width: 0; }
+.options { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem 1.5rem; align-items: start; }
+select {
+  font: inherit; width: 100%; min-height: 2.75rem; padding: .5rem .75rem; color: var(--text);
+  background: var(--bg); border: 1px solid var(--border); border-radius: 8px;
+}
+.check { display: flex; gap: .625rem; align-items: flex-start; padding-top: 1.875rem; }
+.check input { width: 1.25rem; height: 1.25rem; margin: .125rem 0 0; flex: none; accent-color: var(--accent); }
+.check label { font-weight: 600; }
+.actions { display: flex; gap: .75rem; flex-wrap: wrap; align-items: center; }
+.button:disabled { opacity: .65; cursor: progress; }
+.button.danger { background: var(--danger); color: #fff; }
+.button.danger:hover { background: var(--danger-hover); color: #fff; }
+.result { display: grid; gap: .75rem; border-top: 1px solid var(--border); padding-top: 1rem; }
+.result[hidden] { display: none; }
+.result .version { overflow-wrap: anywhere; }
+.result .done { color: var(--ok); font-weight: 600; }
+.result code { overflow-wrap: anywhere; }
+.summary { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: .375rem 1rem; }
+.summary li { white-space: nowrap; }
+.tag.added { background: var(--add-bg); color: var(--add); }
+.tag.replaced { background: var(--rep-bg); color: var(--rep); }
+.tag.removed { background: var(--err-bg); color: var(--err); }
+.alert .problems { margin: .25rem 0; padding-left: 1.25rem; display: grid; gap: .25rem; }
+.alert .message { white-space: pre-line; }
+.alert .code { font-size: .8125rem; opacity: .85; }
+
 footer { max-width: 60rem; margin: 0 auto; padding: 0 1.25rem 2rem; font-size: .875rem; color: var(--muted); }
 
 @media (max-width: 40rem) {
@@ -107,6 +150,9 @@ footer { max-width: 60rem; margin: 0 auto; padding: 0 1.25rem 2rem; font-size: .
   .card { padding: 1rem; }
   .pair { grid-template-columns: 1fr; gap: 1rem; }
   .download-row .button { width: 100%; }
+  .options { grid-template-columns: 1fr; }
+  .check { padding-top: 0; }
+  .actions .button { flex: 1 1 auto; }
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
   table.stack tr { display: block; padding: .5rem 0; border-bottom: 1px solid var(--border); }
   table.stack tbody tr:last-child { border-bottom: 0; }
