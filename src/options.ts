@@ -89,7 +89,7 @@ export const DEFAULTS = {
 /** Node cannot hold a larger Buffer, and `serialize()` returns one Buffer. */
 export const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
 
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 const PIN_MODES: readonly PinMode[] = ['none', 'all', 'all-blocking'];
 
@@ -111,7 +111,8 @@ function checkMisspellings(options: object): void {
   }
 }
 
-function stringList(name: string, value: unknown): readonly string[] | undefined {
+/** Option validators shared by every options module; messages name the option. */
+export function stringList(name: string, value: unknown): readonly string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
     throw new OptionsError(`option "${name}" must be an array of non-empty strings`);
@@ -119,13 +120,13 @@ function stringList(name: string, value: unknown): readonly string[] | undefined
   return value as string[];
 }
 
-function bool(name: string, value: unknown, fallback: boolean): boolean {
+export function bool(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new OptionsError(`option "${name}" must be true or false`);
   return value;
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+export function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new OptionsError(`option "${name}" must be a whole number from ${min} to ${max}, got ${String(value)}`);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { resolveZipReaderOptions, type ResolvedZipReaderOptions, type ZipReaderOptions } from '../archive/zip-reader.js';
 import { OptionsError } from '../errors.js';
-import { DEFAULTS, MAX_BUFFER_BYTES, type Logger } from '../options.js';
+import { bool, DEFAULTS, integer, MAX_BUFFER_BYTES, silentLogger, stringList, type Logger } from '../options.js';
 import type { RestorePlan } from './plan.js';
 
 /**
@@ -88,33 +88,9 @@ const MISSPELLINGS: Record<string, string> = {
   yes: 'confirm', version: 'appVersion', keep: 'keepPreRestore', keepPreRestoreBackups: 'keepPreRestore',
 };
 
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
-
-function bool(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new OptionsError(`option "${name}" must be true or false`);
-  return value;
-}
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new OptionsError(`option "${name}" must be a whole number from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 function nonEmpty(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') throw new OptionsError(`option "${name}" is required and must be a non-empty string`);
   return value;
-}
-
-function stringList(name: string, value: unknown): readonly string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
-    throw new OptionsError(`option "${name}" must be an array of non-empty strings`);
-  }
-  return value as string[];
 }
 
 /** Resolves and validates once; every message names the option. */
