@@ -126,12 +126,12 @@ function manifestFor(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
   };
 }
 
-function databaseEntry(db: InspectedDatabase, snap: Snapshot): DatabaseEntry {
+function databaseEntry(db: InspectedDatabase, snap: Snapshot, sha256: string, crc32: number): DatabaseEntry {
   return {
     path: db.path,
-    bytes: snap.image.length,
-    sha256: snap.sha256,
-    crc32: hex8(snap.crc32),
+    bytes: snap.bytes,
+    sha256,
+    crc32: hex8(crc32),
     pageSize: snap.pageSize,
     pageCount: snap.pageCount,
     journalMode: snap.journalMode,
@@ -156,7 +156,7 @@ function predictSize(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
   );
   return storedArchiveSize([
     { name: VERSION_NAME, size: versionBytes.length, kind: 'buffer' },
-    ...plan.databases.map((db) => ({ name: db.path, size: db.bytes, kind: 'buffer' as const })),
+    ...plan.databases.map((db) => ({ name: db.path, size: db.bytes, kind: 'stream' as const })),
     ...plan.assets.map((a) => ({ name: a.path, size: a.bytes, kind: 'stream' as const })),
     { name: MANIFEST_NAME, size: serializeManifest(placeholder).length, kind: 'buffer' },
   ]);
@@ -212,7 +212,7 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
   let first = run.head.snapshot;
   run.head.snapshot = undefined;
   for (const db of plan.databases) {
-    // Block-scoped: the image is released with this iteration, one database in memory at a time.
+    // The worker holds one image at a time and lets go of it with its last chunk.
     let snapshot = first;
     first = undefined;
     if (snapshot === undefined) {
@@ -226,11 +226,12 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
       }
       snapshot = outcome.snapshot;
     }
-    if (run.size !== null && snapshot.image.length !== db.bytes) {
-      throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: image is ${snapshot.image.length} bytes, ${db.bytes} were announced`);
+    if (run.size !== null && snapshot.bytes !== db.bytes) {
+      throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: image is ${snapshot.bytes} bytes, ${db.bytes} were announced`);
     }
-    databases.push(databaseEntry(db, snapshot));
-    yield* zip.addBuffer(db.path, snapshot.image, snapshot.crc32);
+    // Streamed from the worker chunk by chunk: the CRC-32 goes in a data descriptor after the data.
+    yield* zip.addStream(db.path, snapshot.chunks(), snapshot.bytes);
+    databases.push(databaseEntry(db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
   }
   for (const asset of plan.assets) {
     const hash = createHash('sha256');

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect } from 'vitest';
 import { createBackup } from '../src/backup.js';
 import { DatabaseTooLargeError, DataDirError, OptionsError, StrictModeError, UnknownDatabaseError } from '../src/errors.js';
+import { hasZeroPage } from '../src/snapshot/image-check.js';
 import { DBZIP_VERSION } from '../src/version.js';
 import { generateFixtures } from '../fixtures/generate.js';
 import { backupToZip, collect, countRows, makeDatabase } from './helpers/backup.js';
@@ -12,6 +14,21 @@ import { test, withTimeout } from './helpers/tmp.js';
 import { readZip } from './helpers/zip.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Points the first cell of a table leaf page past the end of its page: quick_check reports it, opening still works. */
+function breakLeafPage(file: string): void {
+  const bytes = fs.readFileSync(file);
+  const pageSize = bytes.readUInt16BE(16);
+  const pages = bytes.length / pageSize;
+  for (let page = Math.floor(pages / 2); page < pages; page++) {
+    const at = page * pageSize;
+    if (bytes[at] !== 0x0d) continue; // 13: table b-tree leaf
+    bytes.writeUInt16BE(0xfff0, at + 8);
+    fs.writeFileSync(file, bytes);
+    return;
+  }
+  throw new Error(`${file}: no table leaf page in its second half`);
+}
 
 describe('createBackup on the fixture data dir', () => {
   test('archives every SQLite database, VERSION first and manifest.json last, in sorted order', async ({ tmpDir }) => {
@@ -228,6 +245,37 @@ describe('failures and locks', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  test('a database that fails quick_check is skipped with SQLite\'s message, in WAL and in rollback-journal mode', async ({ tmpDir }) => {
+    makeDatabase(path.join(tmpDir, 'bad-wal.db'), { rows: 3000 });
+    makeDatabase(path.join(tmpDir, 'bad-rollback.db'), { journal: 'delete', rows: 3000 });
+    makeDatabase(path.join(tmpDir, 'good.db'));
+    breakLeafPage(path.join(tmpDir, 'bad-wal.db'));
+    breakLeafPage(path.join(tmpDir, 'bad-rollback.db'));
+    const { zip, manifest } = await backupToZip({ dataDir: tmpDir });
+    expect(manifest.databases.map((d) => d.path)).toEqual(['good.db']);
+    expect([...zip.files.keys()].filter((n) => n.endsWith('.db'))).toEqual(['good.db']);
+    const reason = expect.stringMatching(/^quick_check of the snapshot failed: [\s\S]*out of range/);
+    expect(manifest.skipped).toEqual([
+      { path: 'bad-rollback.db', code: 'SNAPSHOT_FAILED', reason },
+      { path: 'bad-wal.db', code: 'SNAPSHOT_FAILED', reason },
+    ]);
+    await expect(createBackup({ dataDir: tmpDir, strict: true })).rejects.toBeInstanceOf(StrictModeError);
+  });
+
+  test('a database with all-zero free pages (secure_delete) is archived whole: its image is checked on a copy', async ({ tmpDir }) => {
+    const file = path.join(tmpDir, 'zeroed.db');
+    makeDatabase(file, { rows: 3000 });
+    const db = new Database(file);
+    db.pragma('secure_delete = on');
+    db.exec('DELETE FROM t WHERE id > 100');
+    db.close();
+    const image = fs.readFileSync(file);
+    expect(hasZeroPage(image, image.readUInt16BE(16))).toBe(true);
+    const { zip, manifest } = await backupToZip({ dataDir: tmpDir });
+    expect(manifest.databases.map((d) => [d.path, d.quickCheck])).toEqual([['zeroed.db', 'ok']]);
+    expect(countRows(zip.files.get('zeroed.db')!)).toBe(100);
   });
 
   test('an asset that changes size during the backup ends the stream with an error, never a normal end', async ({ tmpDir }) => {

@@ -348,7 +348,7 @@ export class ZipWriter {
     return this.#entries;
   }
 
-  /** An entry whose bytes and CRC-32 are already known (a database snapshot). Stored: no data descriptor. */
+  /** An entry whose bytes and CRC-32 are already known (VERSION, the manifest). Stored: no data descriptor. */
   async *addBuffer(name: string, data: Buffer, crc32: number): AsyncGenerator<Buffer> {
     if (!Buffer.isBuffer(data)) throw new TypeError(`zip entry ${name}: data must be a Buffer`);
     if (!Number.isInteger(crc32) || crc32 < 0 || crc32 > MAX32) throw new RangeError(`zip entry ${name}: crc32 must be an unsigned 32-bit integer`);

@@ -1,6 +1,7 @@
 /**
  * Checks a database image (the bytes of a whole SQLite file) without writing it anywhere.
- * Used on fresh snapshots (quick_check) and on images read back from an archive (integrity_check).
+ * Used on fresh snapshots (quick_check, on the connection that took them or on a copy) and on
+ * images read back from an archive (integrity_check).
  */
 import Database from 'better-sqlite3';
 import type { JournalMode } from '../archive/manifest.js';
@@ -49,6 +50,31 @@ export function readImageHeader(image: Buffer): ImageHeader {
   };
 }
 
+/** Runs the check on an open connection; SQLITE_CORRUPT / SQLITE_NOTADB become messages, not exceptions. */
+export function checkConnection(db: Database.Database, kind: ImageCheckKind): ImageCheckResult {
+  try {
+    const rows = db.prepare(kind === 'quick' ? 'PRAGMA quick_check' : 'PRAGMA integrity_check').pluck().all() as unknown[];
+    const messages = rows.map((row) => String(row));
+    return { ok: messages.length === 1 && messages[0] === 'ok', messages };
+  } catch (error) {
+    return { ok: false, messages: [error instanceof Error ? error.message : String(error)] };
+  }
+}
+
+/**
+ * True when some page of the image is all zeros. `serialize()` zero-fills a page it cannot read,
+ * so a check that read the pages itself vouches for the image only when no page is all zeros.
+ */
+export function hasZeroPage(image: Buffer, pageSize: number): boolean {
+  for (let offset = 0; offset < image.length; offset += pageSize) {
+    // Every b-tree page starts with its non-zero type byte: only other pages need the full compare.
+    if (image[offset] !== 0) continue;
+    const end = Math.min(offset + pageSize, image.length);
+    if (image.subarray(offset, end).every((byte) => byte === 0)) return true;
+  }
+  return false;
+}
+
 /**
  * Runs `PRAGMA quick_check` or `PRAGMA integrity_check` on an in-memory copy of the image.
  * Never throws for a bad image: corruption that stops SQLite outright is reported in `messages`.
@@ -76,11 +102,9 @@ export function checkDatabaseImage(image: Buffer, kind: ImageCheckKind): ImageCh
         image[READ_VERSION_OFFSET] = saved[1];
       }
     }
-    const rows = db.prepare(kind === 'quick' ? 'PRAGMA quick_check' : 'PRAGMA integrity_check').pluck().all() as unknown[];
-    const messages = rows.map((row) => String(row));
-    return { ok: messages.length === 1 && messages[0] === 'ok', messages };
+    return checkConnection(db, kind);
   } catch (error) {
-    // SQLITE_CORRUPT / SQLITE_NOTADB surface as exceptions rather than rows.
+    // Opening the copy failed: SQLITE_NOTADB and the like.
     return { ok: false, messages: [error instanceof Error ? error.message : String(error)] };
   } finally {
     db?.close();

@@ -1,7 +1,8 @@
 /**
  * Messages between SnapshotSession (main thread) and snapshot-worker (worker thread).
  * Snapshots are taken in a worker so that reading, checking and hashing a large
- * database never blocks the event loop; the image crosses back by transfer, not copy.
+ * database never blocks the event loop. The image stays in the worker: the main thread
+ * reads it in chunks, each transferred (not cloned), so only one copy of it ever exists.
  */
 import type { JournalMode, SkipCode } from '../archive/manifest.js';
 
@@ -26,8 +27,8 @@ export interface PinResult {
 }
 
 export interface SnapshotMeta extends DatabaseFacts {
-  sha256: string;
-  crc32: number;
+  /** The image's length: page_count × page_size. */
+  bytes: number;
   pinned: boolean;
 }
 
@@ -41,11 +42,15 @@ export interface SnapshotFailure {
 export type Request =
   | { id: number; type: 'probe'; paths: string[]; busyTimeoutMs: number }
   | { id: number; type: 'pin'; paths: string[]; busyTimeoutMs: number }
-  | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number };
+  | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number }
+  /** The next `bytes` of the last snapshot's image. */
+  | { id: number; type: 'read'; bytes: number };
 
 export type Response =
   | { id: number; type: 'probe'; results: ProbeResult[] }
   | { id: number; type: 'pin'; result: PinResult }
-  | { id: number; type: 'snapshot'; ok: true; image: Uint8Array; meta: SnapshotMeta }
+  | { id: number; type: 'snapshot'; ok: true; meta: SnapshotMeta }
+  /** `sha256` (hex, of the whole image) comes with the last chunk, when the worker lets go of the image. */
+  | { id: number; type: 'read'; chunk: Uint8Array; sha256?: string }
   | { id: number; type: 'snapshot'; ok: false; failure: SnapshotFailure }
   | { id: number; type: 'crash'; message: string };

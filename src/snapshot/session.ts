@@ -2,9 +2,12 @@ import { Worker } from 'node:worker_threads';
 import { AbortedError, DbzipError } from '../errors.js';
 import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
-/** One database image, checked and hashed; the only copy dbzip holds of it. */
+/** One database image, checked, held by the worker until it is read. */
 export interface Snapshot extends SnapshotMeta {
-  image: Buffer;
+  /** The image in chunks, in order; read it once. Ends with an error if it cannot be read whole. */
+  chunks(): AsyncGenerator<Buffer>;
+  /** The image's SHA-256 (hex), known once the last chunk is read. */
+  readonly sha256: Promise<string>;
 }
 
 export type SnapshotOutcome = { ok: true; snapshot: Snapshot } | { ok: false; failure: SnapshotFailure };
@@ -13,6 +16,11 @@ export type SnapshotOutcome = { ok: true; snapshot: Snapshot } | { ok: false; fa
 type RequestBody<T extends Request['type']> = Omit<Extract<Request, { type: T }>, 'id'>;
 
 type Pending = { resolve: (response: Response) => void; reject: (error: Error) => void };
+
+/** 1 MiB per message keeps each step on the main thread (a copy, a CRC) near a millisecond. */
+const CHUNK_BYTES = 1024 * 1024;
+/** Chunks requested ahead, so the worker hashes the next while the main thread writes this one. */
+const READ_AHEAD = 3;
 
 /** Run from TypeScript sources (tests), the worker first registers tsx's loader in its own thread. */
 function startWorker(): Worker {
@@ -82,8 +90,30 @@ export class SnapshotSession {
   async snapshot(path: string, maxBytes: number, busyTimeoutMs: number): Promise<SnapshotOutcome> {
     const response = await this.#request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs });
     if (!response.ok) return { ok: false, failure: response.failure };
-    const { image, meta } = response;
-    return { ok: true, snapshot: { ...meta, image: Buffer.from(image.buffer, image.byteOffset, image.byteLength) } };
+    const { meta } = response;
+    let settle!: (sha256: string) => void;
+    const sha256 = new Promise<string>((resolve) => (settle = resolve));
+    return { ok: true, snapshot: { ...meta, sha256, chunks: () => this.#chunks(meta.bytes, settle) } };
+  }
+
+  async *#chunks(bytes: number, settle: (sha256: string) => void): AsyncGenerator<Buffer> {
+    const ahead: Promise<Extract<Response, { type: 'read' }>>[] = [];
+    let requested = 0;
+    let received = 0;
+    while (received < bytes) {
+      while (ahead.length < READ_AHEAD && requested < bytes) {
+        const length = Math.min(CHUNK_BYTES, bytes - requested);
+        const pending = this.#request<'read'>({ type: 'read', bytes: length });
+        // Left behind when the reader stops early: its failure (the session closing) is nobody's to report.
+        pending.catch(() => {});
+        ahead.push(pending);
+        requested += length;
+      }
+      const { chunk, sha256 } = await ahead.shift()!;
+      received += chunk.byteLength;
+      if (sha256 !== undefined) settle(sha256);
+      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    }
   }
 
   /** Ends the worker; pending requests reject with `reason`. Safe to call more than once. */

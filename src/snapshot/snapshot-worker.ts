@@ -1,22 +1,25 @@
 /**
  * Runs in a worker thread, one per backup. Holds every SQLite handle of that backup
- * and closes each as soon as its database is read. Three requests:
+ * and closes each as soon as its database is read. Four requests:
  * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
  * - pin: open a read transaction on several databases back to back (one shared moment);
  * - snapshot: one consistent image (`serialize()` reads it under one read transaction),
- *   checked with `PRAGMA quick_check` on the image itself, then hashed and sent back by transfer.
+ *   passed by `PRAGMA quick_check`; the worker keeps it;
+ * - read: the next chunk of that image, hashed on the way out and sent by transfer.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { checkDatabaseImage, readImageHeader } from './image-check.js';
+import { checkConnection, checkDatabaseImage, hasZeroPage, readImageHeader, type ImageCheckResult } from './image-check.js';
 import type { DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
 type Handle = Database.Database;
 
 /** Read transactions opened by `pin`, released by `snapshot` (or when the worker ends). */
 const pinned = new Map<string, Handle>();
+
+/** The last snapshot, until its last chunk is read: the only copy of it anywhere. */
+let current: { image: Buffer; offset: number; hash: Hash } | undefined;
 
 function openReadOnly(path: string, busyTimeoutMs: number): Handle {
   // readonly: never checkpoints, never changes the journal mode, never deletes a -wal on close.
@@ -84,13 +87,15 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
   return result;
 }
 
-type SnapshotOutcome = { ok: true; image: Buffer; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
+type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
 function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): SnapshotOutcome {
+  current = undefined; // an image nobody finished reading is dropped, not kept beside the next
   const pinnedHandle = pinned.get(path);
   pinned.delete(path);
   let image: Buffer;
   let read: DatabaseFacts;
+  let check: ImageCheckResult | undefined;
   let db: Handle | undefined = pinnedHandle;
   try {
     if (db === undefined) {
@@ -103,40 +108,42 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): Snapsh
       return { ok: false, failure: { code: 'DATABASE_TOO_LARGE', reason: `${bytes} bytes`, bytes } };
     }
     image = db.serialize();
+    // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
+    // In rollback-journal mode this read lock blocks every commit, so it is released first.
+    if (read.journalMode === 'wal') check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error) };
   } finally {
-    // Release the lock (and the pin) before the slow part: checking and hashing.
     db?.close();
   }
   if (image.length !== read.pageSize * read.pageCount) {
     return { ok: false, failure: { code: 'SNAPSHOT_FAILED', reason: `image is ${image.length} bytes, expected page_count × page_size = ${read.pageSize * read.pageCount}` } };
   }
-  // serialize() zero-fills a page it cannot read and still succeeds: check the image itself.
-  const check = checkDatabaseImage(image, 'quick');
+  // serialize() zero-fills a page it cannot read and still succeeds. The check above read every page
+  // itself, so it vouches for the image unless a page came out all zeros: then check the image itself.
+  if (check === undefined || (check.ok && hasZeroPage(image, read.pageSize))) check = checkDatabaseImage(image, 'quick');
   if (!check.ok) {
     return { ok: false, failure: { code: 'SNAPSHOT_CORRUPT', reason: `quick_check of the snapshot failed: ${check.messages.slice(0, 5).join('; ')}` } };
   }
   const header = readImageHeader(image);
-  return {
-    ok: true,
-    image,
-    meta: {
-      ...read,
-      journalMode: header.journalMode,
-      userVersion: header.userVersion,
-      sha256: createHash('sha256').update(image).digest('hex'),
-      crc32: crc32(image),
-      pinned: pinnedHandle !== undefined,
-    },
-  };
+  current = { image, offset: 0, hash: createHash('sha256') };
+  return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes: image.length, pinned: pinnedHandle !== undefined } };
 }
 
-/** The ArrayBuffer to transfer: the image's own, or a copy when it shares one. */
-function transferable(image: Buffer): Uint8Array {
-  if (image.byteOffset === 0 && image.buffer.byteLength === image.length && image.buffer instanceof ArrayBuffer) return image;
-  return new Uint8Array(image);
+function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
+  const reading = current;
+  if (reading === undefined) throw new Error('read: no snapshot is being read');
+  const end = Math.min(reading.offset + bytes, reading.image.length);
+  const slice = reading.image.subarray(reading.offset, end);
+  reading.hash.update(slice);
+  reading.offset = end;
+  // serialize()'s memory belongs to SQLite and cannot be transferred (Node 20 would clone the whole
+  // image, later versions refuse): copy one chunk into memory of our own and transfer that.
+  const chunk = new Uint8Array(slice);
+  if (end < reading.image.length) return { chunk };
+  current = undefined;
+  return { chunk, sha256: reading.hash.digest('hex') };
 }
 
 function handle(request: Request): { response: Response; transfer: ArrayBuffer[] } {
@@ -147,9 +154,12 @@ function handle(request: Request): { response: Response; transfer: ArrayBuffer[]
       return { response: { id: request.id, type: 'pin', result: pin(request.paths, request.busyTimeoutMs) }, transfer: [] };
     case 'snapshot': {
       const outcome = snapshot(request.path, request.maxBytes, request.busyTimeoutMs);
-      if (!outcome.ok) return { response: { id: request.id, type: 'snapshot', ok: false, failure: outcome.failure }, transfer: [] };
-      const image = transferable(outcome.image);
-      return { response: { id: request.id, type: 'snapshot', ok: true, image, meta: outcome.meta }, transfer: [image.buffer as ArrayBuffer] };
+      const response: Response = outcome.ok ? { id: request.id, type: 'snapshot', ok: true, meta: outcome.meta } : { id: request.id, type: 'snapshot', ok: false, failure: outcome.failure };
+      return { response, transfer: [] };
+    }
+    case 'read': {
+      const result = readChunk(request.bytes);
+      return { response: { id: request.id, type: 'read', ...result }, transfer: [result.chunk.buffer as ArrayBuffer] };
     }
   }
 }
@@ -169,4 +179,5 @@ port.on('message', (request: Request) => {
 port.on('close', () => {
   for (const db of pinned.values()) db.close();
   pinned.clear();
+  current = undefined;
 });
