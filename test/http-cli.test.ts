@@ -135,6 +135,18 @@ describe('dbzip serve', () => {
     expect(await session.exit).toBe(0);
   });
 
+  test('--max-upload-bytes and DBZIP_MAX_UPLOAD_BYTES bound POST /api/restore (413 over it)', async ({ tmpDir }) => {
+    await generateFixtures(tmpDir);
+    for (const [args, env] of [[['--max-upload-bytes', '100'], {}], [[], { DBZIP_MAX_UPLOAD_BYTES: '100' }]] as const) {
+      const session = serve(['serve', '--data-dir', '.', '--no-auth', '--port', '0', ...args], env, tmpDir);
+      const url = await urlOf(session);
+      const response = await fetch(`${url}/api/restore?dryRun=1`, { method: 'POST', headers: { 'Content-Type': 'application/zip' }, body: Buffer.alloc(101) });
+      expect(response.status).toBe(413);
+      session.stop();
+      expect(await session.exit).toBe(0);
+    }
+  });
+
   test('the environment table lists every flag of serve, each variable once', () => {
     const envs = SERVE_SETTINGS.map((s) => s.env);
     expect(new Set(envs).size).toBe(envs.length);

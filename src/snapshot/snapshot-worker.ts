@@ -8,6 +8,8 @@
  * - read: the next chunk of that image, hashed on the way out and sent by transfer.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { checkConnection, checkDatabaseImage, hasZeroPage, readImageHeader, type ImageCheckResult } from './image-check.js';
@@ -20,6 +22,21 @@ const pinned = new Map<string, Handle>();
 
 /** The last snapshot, until its last chunk is read: the only copy of it anywhere. */
 let current: { image: Buffer; offset: number; hash: Hash } | undefined;
+
+/**
+ * serialize()'s image is SQLite memory, freed only when V8 collects its Buffer. V8 would do that
+ * lazily, after the next image is read, so two images would share RAM: collect as soon as one is
+ * let go. (The flag is set only long enough to take a `gc` function, as jest's leak detector does.)
+ */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+setFlagsFromString('--no-expose-gc');
+
+function release(): void {
+  if (current === undefined) return;
+  current = undefined;
+  collectGarbage();
+}
 
 function openReadOnly(path: string, busyTimeoutMs: number): Handle {
   // readonly: never checkpoints, never changes the journal mode, never deletes a -wal on close.
@@ -90,7 +107,7 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
 type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
 function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): SnapshotOutcome {
-  current = undefined; // an image nobody finished reading is dropped, not kept beside the next
+  release(); // an image nobody finished reading is dropped, not kept beside the next
   const pinnedHandle = pinned.get(path);
   pinned.delete(path);
   let image: Buffer;
@@ -142,7 +159,7 @@ function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
   // image, later versions refuse): copy one chunk into memory of our own and transfer that.
   const chunk = new Uint8Array(slice);
   if (end < reading.image.length) return { chunk };
-  current = undefined;
+  release();
   return { chunk, sha256: reading.hash.digest('hex') };
 }
 
@@ -179,5 +196,5 @@ port.on('message', (request: Request) => {
 port.on('close', () => {
   for (const db of pinned.values()) db.close();
   pinned.clear();
-  current = undefined;
+  release();
 });

@@ -41,6 +41,8 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   { attr: 'rateLimit', flag: '--rate-limit <max/seconds>', env: 'DBZIP_RATE_LIMIT', kind: 'string', help: 'per-client request limit, e.g. 30/60 (default: none)' },
   { attr: 'shutdownTimeout', flag: '--shutdown-timeout <ms>', env: 'DBZIP_SHUTDOWN_TIMEOUT', kind: 'number', help: `on SIGTERM/SIGINT, let downloads finish this long (default ${HTTP_DEFAULTS.shutdownTimeoutMs})` },
   { attr: 'stallTimeout', flag: '--stall-timeout <ms>', env: 'DBZIP_STALL_TIMEOUT', kind: 'number', help: `cut off a download the client stopped reading; 0 never (default ${HTTP_DEFAULTS.stallTimeoutMs})` },
+  { attr: 'maxUploadBytes', flag: '--max-upload-bytes <n>', env: 'DBZIP_MAX_UPLOAD_BYTES', kind: 'number', help: `largest archive POST /api/restore accepts (default ${HTTP_DEFAULTS.maxUploadBytes})` },
+  { attr: 'sessionTtl', flag: '--session-ttl <ms>', env: 'DBZIP_SESSION_TTL', kind: 'number', help: `browser sign-in lifetime (default ${HTTP_DEFAULTS.sessionTtlMs})` },
   { attr: 'log', flag: '--log <stream>', env: 'DBZIP_LOG', kind: 'string', help: 'JSON log lines to stderr (default) or stdout' },
   { attr: 'ext', flag: '--ext <ending>', env: 'DBZIP_EXT', kind: 'list', shared: true, help: 'extra database endings, e.g. .sqlite' },
   { attr: 'recursive', flag: '-r, --recursive', env: 'DBZIP_RECURSIVE', kind: 'switch', on: true, shared: true, help: 'look in subfolders too' },
@@ -234,6 +236,8 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   set('rateLimit', parseRateLimit(values.get('rateLimit')));
   set('shutdownTimeoutMs', asNumber(values.get('shutdownTimeout')));
   set('stallTimeoutMs', asNumber(values.get('stallTimeout')));
+  set('maxUploadBytes', asNumber(values.get('maxUploadBytes')));
+  set('sessionTtlMs', asNumber(values.get('sessionTtl')));
 
   const server = await startServer(options);
   if (demoKey !== undefined) await writeAll(io.stdout, demoBanner(server.url, dataDir, demoKey));
