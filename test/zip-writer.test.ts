@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { pipeline as pipelinePromise } from 'node:stream/promises';
-import { crc32, createInflateRaw } from 'node:zlib';
+import { crc32, createInflateRaw, deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { entryNeedsZip64, storedArchiveSize, ZipWriter, ZipWriterError } from '../src/archive/zip-writer.js';
@@ -280,6 +280,23 @@ describe('ZipWriter in deflate mode', () => {
     const text = writer.entries.find((e) => e.name === 'sub/dir/compressible.db')!;
     expect(text.compressedSize).toBeLessThan(text.size / 50);
     expect(writer.offset).toBe(zip.length);
+  });
+
+  it('deflates a multi-MiB entry in 1 MiB blocks that read back as one stream, the same however the input is chunked', async () => {
+    // Text with long-range repeats, so back-references cross the 1 MiB block boundaries.
+    const lines = Array.from({ length: 200_000 }, (_, i) => `${i % 977},user-${(i * 7919) % 5003},"${'payload '.repeat(i % 5)}"\n`);
+    const data = Buffer.from(lines.join(''));
+    expect(data.length).toBeGreaterThan(3 * MiB);
+    const outputs = [];
+    for (const chunk of [7000, MiB, MiB + 1, data.length]) {
+      const { zip, writer } = await build(6, [{ kind: 'stream', name: 'big.csv', data, chunk }]);
+      const [read] = await readBuffer(zip);
+      expect(same(read!.data, data)).toBe(true);
+      outputs.push({ zip, compressed: writer.entries[0]!.compressedSize });
+    }
+    expect(outputs.every((o) => o.zip.equals(outputs[0]!.zip))).toBe(true);
+    // Within 1 % of zlib deflating the whole entry as one stream.
+    expect(outputs[0]!.compressed / deflateRawSync(data, { level: 6 }).length).toBeLessThan(1.01);
   });
 
   it('writes a data descriptor with the CRC and both sizes after a deflated buffer', async () => {
