@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { prng } from '../fixtures/generate.js';
 import { LEDGER_SCHEMA } from './writer.js';
 
 /** Bump when the generated content changes, so old stamps are not reused. */
@@ -60,18 +61,6 @@ interface Stamp {
   files: DataFile[];
   generatedInMs: number;
   sqliteVersion: string;
-}
-
-/** mulberry32: tiny, fast and identical on every platform. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = (

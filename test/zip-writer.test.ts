@@ -287,7 +287,7 @@ describe('ZipWriter in deflate mode', () => {
     const lines = Array.from({ length: 200_000 }, (_, i) => `${i % 977},user-${(i * 7919) % 5003},"${'payload '.repeat(i % 5)}"\n`);
     const data = Buffer.from(lines.join(''));
     expect(data.length).toBeGreaterThan(3 * MiB);
-    const outputs = [];
+    const outputs: { zip: Buffer; compressed: number }[] = [];
     for (const chunk of [7000, MiB, MiB + 1, data.length]) {
       const { zip, writer } = await build(6, [{ kind: 'stream', name: 'big.csv', data, chunk }]);
       const [read] = await readBuffer(zip);

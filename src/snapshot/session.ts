@@ -19,8 +19,8 @@ type Pending = { resolve: (response: Response) => void; reject: (error: Error) =
 
 /** 1 MiB per message keeps each step on the main thread (a copy, a CRC) near a millisecond. */
 const CHUNK_BYTES = 1024 * 1024;
-/** Chunks requested ahead, so the worker hashes the next while the main thread writes this one. */
-const READ_AHEAD = 3;
+/** Chunks requested ahead (8 MiB), so the worker copies and hashes the next ones while the main thread writes. */
+const READ_AHEAD = 8;
 
 /** Run from TypeScript sources (tests), the worker first registers tsx's loader in its own thread. */
 function startWorker(): Worker {
