@@ -283,11 +283,13 @@ export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet)
   }
   const measured = summary.filter((s) => s.reps > 0);
   if (measured.length === 0) return targets;
-  const worstLoop = Math.max(...measured.map((s) => s.loopDelayMaxMs));
-  const worstLoopAt = measured.find((s) => s.loopDelayMaxMs === worstLoop)?.id ?? '?';
+  // The target is for a server's event loop: a CLI row's worst delay includes loading its modules at start-up.
+  const serving = measured.filter((s) => s.via !== 'cli');
+  const worstLoop = Math.max(...serving.map((s) => s.loopDelayMaxMs));
+  const worstLoopAt = serving.find((s) => s.loopDelayMaxMs === worstLoop)?.id ?? '?';
   targets.push({
     name: 'event loop worst delay',
-    goal: `< 100 ms during the backup${data.spec.totalMb < 1024 ? ' (target is for 1 GiB; this run is smaller)' : ''}`,
+    goal: `< 100 ms during the backup, library and HTTP rows${data.spec.totalMb < 1024 ? ' (target is for 1 GiB; this run is smaller)' : ''}`,
     measured: `${worstLoop} ms (worst: ${worstLoopAt})`,
     status: worstLoop < 100 ? 'met' : 'missed',
   });

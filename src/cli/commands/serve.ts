@@ -4,9 +4,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { OptionsError } from '../../errors.js';
 import { apiKeyWeakness } from '../../http/auth.js';
-import { createLogger } from '../../http/logging.js';
 import { HTTP_DEFAULTS, isLoopbackHost, type AuthOption, type ServerOptions } from '../../http/options.js';
-import { startServer } from '../../http/server.js';
 import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 
@@ -224,7 +222,7 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
     ...backupOptions,
     auth,
     host,
-    logger: createLogger({ write: (line: string) => void out.write(line) }),
+    logger: (await import('../../http/logging.js')).createLogger({ write: (line: string) => void out.write(line) }),
   };
   const set = <K extends keyof ServerOptions>(key: K, value: ServerOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
@@ -239,6 +237,8 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   set('maxUploadBytes', asNumber(values.get('maxUploadBytes')));
   set('sessionTtlMs', asNumber(values.get('sessionTtl')));
 
+  // Loaded here, not at the top: every other command starts without hono, zod and pino (about 200 ms).
+  const { startServer } = await import('../../http/server.js');
   const server = await startServer(options);
   if (demoKey !== undefined) await writeAll(io.stdout, demoBanner(server.url, dataDir, demoKey));
   else await writeAll(io.stdout, `dbzip: serving ${dataDir} on ${server.url} (Ctrl-C to stop)\n`);
