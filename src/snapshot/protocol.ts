@@ -50,7 +50,7 @@ export type Response =
   | { id: number; type: 'probe'; results: ProbeResult[] }
   | { id: number; type: 'pin'; result: PinResult }
   | { id: number; type: 'snapshot'; ok: true; meta: SnapshotMeta }
+  | { id: number; type: 'snapshot'; ok: false; failure: SnapshotFailure }
   /** `sha256` (hex, of the whole image) comes with the last chunk, when the worker lets go of the image. */
   | { id: number; type: 'read'; chunk: Uint8Array; sha256?: string }
-  | { id: number; type: 'snapshot'; ok: false; failure: SnapshotFailure }
   | { id: number; type: 'crash'; message: string };

@@ -32,9 +32,19 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 setFlagsFromString('--no-expose-gc');
 
+let collectionDue = false;
+
 function release(): void {
   if (current === undefined) return;
   current = undefined;
+  collectionDue = true;
+  // Not now: the caller's own variables may still point into the image until it returns.
+  setImmediate(collectReleased);
+}
+
+function collectReleased(): void {
+  if (!collectionDue) return;
+  collectionDue = false;
   collectGarbage();
 }
 
@@ -107,7 +117,9 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
 type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
 function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): SnapshotOutcome {
-  release(); // an image nobody finished reading is dropped, not kept beside the next
+  // An image nobody finished reading is dropped, and any released image freed, before the next is read.
+  release();
+  collectReleased();
   const pinnedHandle = pinned.get(path);
   pinned.delete(path);
   let image: Buffer;
