@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect } from 'vitest';
 import { createBackup } from '../src/backup.js';
@@ -11,6 +12,7 @@ import { DBZIP_VERSION } from '../src/version.js';
 import { generateFixtures } from '../fixtures/generate.js';
 import { backupToZip, collect, countRows, makeDatabase } from './helpers/backup.js';
 import { test, withTimeout } from './helpers/tmp.js';
+import { makeBigDatabase } from './http-helpers.js';
 import { readZip } from './helpers/zip.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -244,6 +246,19 @@ describe('failures and locks', () => {
       await expect(createBackup({ dataDir: tmpDir, busyTimeoutMs: 200, strict: true })).rejects.toBeInstanceOf(StrictModeError);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  test('a database of many 1 MiB chunks is streamed whole and in order, in WAL and rollback mode: entry = file, hashes match', async ({ tmpDir }) => {
+    makeBigDatabase(path.join(tmpDir, 'big-wal.db'), 24, 'wal');
+    makeBigDatabase(path.join(tmpDir, 'big-rollback.db'), 12, 'delete');
+    const { zip, manifest } = await backupToZip({ dataDir: tmpDir });
+    for (const name of ['big-rollback.db', 'big-wal.db']) {
+      const file = fs.readFileSync(path.join(tmpDir, name));
+      const entry = zip.files.get(name)!;
+      expect(entry.equals(file)).toBe(true);
+      const listed = manifest.databases.find((d) => d.path === name)!;
+      expect([listed.bytes, listed.sha256, listed.crc32]).toEqual([file.length, sha256(file), crc32(file).toString(16).padStart(8, '0')]);
     }
   });
 
