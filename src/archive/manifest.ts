@@ -38,7 +38,7 @@ export interface DatabaseEntry {
   pageCount: number;
   journalMode: JournalMode;
   userVersion: number;
-  /** `PRAGMA quick_check` of the snapshot image itself; anything but "ok" fails the backup. */
+  /** `PRAGMA quick_check` of the snapshot (in its read transaction, or on the image); a failing database is skipped, never shipped. */
   quickCheck: 'ok';
   /** True when this database was fixed at the shared moment (see `pin`). */
   pinned: boolean;
