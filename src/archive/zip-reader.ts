@@ -5,6 +5,7 @@
  * enforce the same caps while inflating and check each entry's CRC-32, which yauzl does not.
  */
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
@@ -407,6 +408,21 @@ export class ZipReader {
       at += chunk.length;
     }
     return out;
+  }
+
+  /**
+   * Streams one entry through SHA-256, never holding more than one chunk; `sink` (awaited) gets each
+   * chunk too, so a caller can write the entry while it is hashed.
+   */
+  async digestEntry(entry: ZipEntry, sink?: (chunk: Buffer) => Promise<unknown>): Promise<{ bytes: number; sha256: string }> {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of (await this.openEntryStream(entry)) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (sink !== undefined) await sink(chunk);
+    }
+    return { bytes, sha256: hash.digest('hex') };
   }
 
   /** Resolves once the file descriptor is really closed (yauzl closes it after the last entry stream ends). */

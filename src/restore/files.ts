@@ -2,7 +2,7 @@
  * File-level steps shared by both modes: write beside the target, fsync, rename over, fsync the
  * folder. A rename within one folder is atomic, so a crash leaves the old file or the new one.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -96,15 +96,7 @@ export async function stageBuffer(target: string, bytes: Buffer): Promise<string
 export async function stageEntry(reader: ZipReader, entry: ZipEntry, listed: { bytes: number; sha256: string }, target: string): Promise<string> {
   const staged = stagingPathFor(target);
   await writeNew(staged, await modeFor(target), async (handle) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const stream = await reader.openEntryStream(entry);
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      await handle.write(chunk);
-    }
-    const sha256 = hash.digest('hex');
+    const { bytes, sha256 } = await reader.digestEntry(entry, (chunk) => handle.write(chunk));
     if (bytes !== listed.bytes || sha256 !== listed.sha256) {
       throw new ArchiveError([`entry ${JSON.stringify(entry.name)} changed since it was verified (sha256 ${sha256}, manifest ${listed.sha256})`]);
     }

@@ -206,18 +206,6 @@ function parseManifest(bytes: Buffer): ParsedManifest {
 
 // ---- entry checks -----------------------------------------------------------------------------
 
-/** Streams an entry through SHA-256; never holds more than one chunk. */
-async function digestEntry(reader: ZipReader, entry: ZipEntry): Promise<{ bytes: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const stream = await reader.openEntryStream(entry);
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-  }
-  return { bytes, sha256: hash.digest('hex') };
-}
-
 function compareListed(
   problems: string[],
   label: string,
@@ -234,7 +222,7 @@ async function checkDatabase(reader: ZipReader, entry: ZipEntry, listed: Databas
     // Still worth hashing: the bytes may be right even if this machine cannot check the pages.
     report.problems.push(`${label}: ${entry.uncompressedSize} bytes is over maxDatabaseBytes (${maxDatabaseBytes}); integrity not checked`);
     try {
-      const digest = await digestEntry(reader, entry);
+      const digest = await reader.digestEntry(entry);
       compareListed(report.problems, label, listed, digest);
       report.databases.push({ path: entry.name, bytes: digest.bytes, integrity: 'not checked: over maxDatabaseBytes' });
     } catch (error) {
@@ -275,7 +263,7 @@ async function checkDatabase(reader: ZipReader, entry: ZipEntry, listed: Databas
 async function checkAsset(reader: ZipReader, entry: ZipEntry, listed: AssetEntry, report: VerifyReport): Promise<void> {
   const label = `asset ${JSON.stringify(entry.name)}`;
   try {
-    const digest = await digestEntry(reader, entry);
+    const digest = await reader.digestEntry(entry);
     compareListed(report.problems, label, listed, digest);
     report.assets.push({ path: entry.name, bytes: digest.bytes });
   } catch (error) {
@@ -344,7 +332,7 @@ async function checkContents(reader: ZipReader, report: VerifyReport, maxDatabas
       if (parsed?.usable === true) problems.push(`${entryLabel(entry.name)} is not listed in the manifest`);
       // Still read it: a CRC or size problem is worth knowing even for an unlisted entry.
       try {
-        await digestEntry(reader, entry);
+        await reader.digestEntry(entry);
       } catch (error) {
         problems.push(...problemsOf(error, entryLabel(entry.name)));
       }
