@@ -38,7 +38,8 @@ export function addBackupFlags(command: Command, { forBackup }: { forBackup: boo
   return command;
 }
 
-function wholeNumber(flag: string, value: string | undefined): number | undefined {
+/** A flag that must be a whole number (commander hands over the raw text). */
+export function wholeNumber(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new OptionsError(`${flag} must be a whole number, got "${value}"`);
   return Number(value);

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
-import { OptionsError, RestoreError } from '../../errors.js';
+import { RestoreError } from '../../errors.js';
 import { DEFAULTS } from '../../options.js';
 import { RESTORE_DEFAULTS, restore, type RestoreMode, type RestoreOptions, type RestorePlan, type RestoreReport } from '../../restore/index.js';
+import { wholeNumber } from '../backup-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 
 export interface RestoreFlags {
@@ -54,12 +55,6 @@ export function addRestoreCommand(program: Command, io: CliIo, setCode: (code: n
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXAMPLES)
     .action(async (file: string, flags: RestoreFlags) => setCode(await runRestore(file, flags, io)));
-}
-
-function wholeNumber(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new OptionsError(`${flag} must be a whole number, got "${value}"`);
-  return Number(value);
 }
 
 const size = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
