@@ -10,9 +10,8 @@ import { DatabaseTooLargeError, DataDirError, OptionsError, StrictModeError, Unk
 import { hasZeroPage } from '../src/snapshot/image-check.js';
 import { DBZIP_VERSION } from '../src/version.js';
 import { generateFixtures } from '../fixtures/generate.js';
-import { backupToZip, collect, countRows, makeDatabase } from './helpers/backup.js';
+import { backupToZip, collect, countRows, makeBigDatabase, makeDatabase } from './helpers/backup.js';
 import { test, withTimeout } from './helpers/tmp.js';
-import { makeBigDatabase } from './http-helpers.js';
 import { readZip } from './helpers/zip.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

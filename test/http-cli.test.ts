@@ -8,7 +8,8 @@ import { generateFixtures } from '../fixtures/generate.js';
 import { SERVE_SETTINGS } from '../src/cli/commands/serve.js';
 import type { CliIo } from '../src/cli/io.js';
 import { runCli } from '../src/cli/run-cli.js';
-import { makeBigDatabase, newKey, rawGet, readAll, unzip } from './http-helpers.js';
+import { makeBigDatabase } from './helpers/backup.js';
+import { newKey, rawGet, readAll, unzip } from './http-helpers.js';
 import { test, withTimeout } from './helpers/tmp.js';
 
 interface Session {

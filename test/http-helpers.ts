@@ -30,27 +30,6 @@ export function captureLogger(): { logger: Logger; lines: LogLine[]; text: () =>
   return { logger, lines, text: () => raw.join('') };
 }
 
-/**
- * A database of about `megabytes` MB of random blobs (incompressible, so the transfer
- * takes long enough to stop half-way), plus a small table `t` with `rows` rows.
- */
-export function makeBigDatabase(file: string, megabytes: number, journal: 'wal' | 'delete' = 'wal'): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
-  try {
-    db.pragma(`journal_mode = ${journal}`);
-    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
-    db.transaction(() => {
-      for (let i = 0; i < megabytes * 4; i++) insert.run(randomBytes(256 * 1024));
-    })();
-    db.prepare('INSERT INTO t (v) VALUES (?)').run('first');
-    if (journal === 'wal') db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
-}
-
 /** A small database with table t holding `rows` rows. */
 export function makeSmallDatabase(file: string, rows = 3, journal: 'wal' | 'delete' = 'delete'): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -12,7 +12,8 @@ import { generateFixtures } from '../fixtures/generate.js';
 import { createApp, type DbzipApp } from '../src/http/app.js';
 import type { AppOptions } from '../src/http/options.js';
 import { startServer } from '../src/http/server.js';
-import { fingerprintTree, logicalHashOfFile, logicalHashOfImage, readArchive, writeRawZip } from './helpers/restore.js';
+import { fingerprintTree, logicalHashOfFile, logicalHashOfImage, readArchive } from './helpers/restore.js';
+import { writeRawZip } from './helpers/zip.js';
 import { test, withTimeout } from './helpers/tmp.js';
 import { captureLogger, newKey, unzip, waitFor, type LogLine } from './http-helpers.js';
 

@@ -15,7 +15,6 @@ import type { ServerOptions } from '../src/http/options.js';
 import {
   captureLogger,
   integrityCheck,
-  makeBigDatabase,
   makeSmallDatabase,
   newKey,
   openFdCount,
@@ -27,6 +26,7 @@ import {
   waitFor,
   type LogLine,
 } from './http-helpers.js';
+import { makeBigDatabase } from './helpers/backup.js';
 import { test, withTimeout } from './helpers/tmp.js';
 
 v8.setFlagsFromString('--expose-gc');

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect } from 'vitest';
 import { createBackup } from '../src/backup.js';
 import { AbortedError } from '../src/errors.js';
 import { generateFixtures } from '../fixtures/generate.js';
-import { collect, listTree, makeDatabase, openFiles } from './helpers/backup.js';
+import { collect, listTree, makeBigDatabase, makeDatabase, openFiles } from './helpers/backup.js';
 import { test, withTimeout } from './helpers/tmp.js';
 import { startWriter } from './helpers/writer.js';
 
@@ -24,19 +23,6 @@ async function eventually<T>(read: () => T, check: (value: T) => boolean, ms: nu
   return value;
 }
 
-function bigDatabase(file: string, megabytes: number): void {
-  const db = new Database(file);
-  try {
-    db.pragma('journal_mode = wal');
-    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)');
-    const insert = db.prepare('INSERT INTO blobs (data) VALUES (randomblob(65536))');
-    db.transaction(() => {
-      for (let i = 0; i < megabytes * 16; i++) insert.run();
-    })();
-  } finally {
-    db.close();
-  }
-}
 
 describe('no temp files', () => {
   // The built package, as users run it: under vitest the worker would load TypeScript through tsx, which caches in TMPDIR.
@@ -47,7 +33,7 @@ describe('no temp files', () => {
     await generateFixtures(data);
     fs.mkdirSync(tmp);
     fs.mkdirSync(cwd);
-    bigDatabase(path.join(data, 'big.db'), 8);
+    makeBigDatabase(path.join(data, 'big.db'), 8);
     // A running owner keeps -wal/-shm in place, as in production.
     const writer = await startWriter({ dbPath: path.join(data, 'ledger.db'), journal: 'wal' });
     const savedTmp = process.env.TMPDIR;
@@ -102,7 +88,7 @@ describe('no temp files', () => {
 
 describe('cancellation', () => {
   test('destroying the stream stops the work promptly and closes every database handle and the worker', async ({ tmpDir }) => {
-    for (const name of ['a.db', 'b.db', 'c.db']) bigDatabase(path.join(tmpDir, name), 6);
+    for (const name of ['a.db', 'b.db', 'c.db']) makeBigDatabase(path.join(tmpDir, name), 6);
     const baseThreads = threads();
     const baseFiles = openFiles().filter((f) => f.startsWith(tmpDir));
     expect(baseFiles).toEqual([]);
@@ -120,8 +106,8 @@ describe('cancellation', () => {
   });
 
   test('an aborted signal ends the stream with an AbortedError', async ({ tmpDir }) => {
-    bigDatabase(path.join(tmpDir, 'a.db'), 4);
-    bigDatabase(path.join(tmpDir, 'b.db'), 4);
+    makeBigDatabase(path.join(tmpDir, 'a.db'), 4);
+    makeBigDatabase(path.join(tmpDir, 'b.db'), 4);
     const controller = new AbortController();
     const backup = await createBackup({ dataDir: tmpDir, signal: controller.signal });
     await withTimeout(new Promise((resolve) => backup.stream.once('data', resolve)), 10_000, 'first chunk');
@@ -143,7 +129,7 @@ describe('cancellation', () => {
 
 describe('backpressure', () => {
   test('a slow consumer does not make the producer run ahead by more than a few chunks', async ({ tmpDir }) => {
-    bigDatabase(path.join(tmpDir, 'a.db'), 16);
+    makeBigDatabase(path.join(tmpDir, 'a.db'), 16);
     const backup = await createBackup({ dataDir: tmpDir });
     await withTimeout(new Promise((resolve) => backup.stream.once('readable', resolve)), 10_000, 'readable');
     await new Promise((r) => setTimeout(r, 300));

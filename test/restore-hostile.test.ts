@@ -5,7 +5,8 @@ import { beforeAll, afterAll, describe, expect, test } from 'vitest';
 import type { Manifest } from '../src/archive/manifest.js';
 import { ArchiveError, DbzipError, RestoreError } from '../src/errors.js';
 import { restore, type RestoreOptions } from '../src/restore/index.js';
-import { backupToFile, fingerprintTree, readArchive, sha256, withManifest, writeGeneration, writeRawZip, type RawEntry } from './helpers/restore.js';
+import { backupToFile, fingerprintTree, readArchive, sha256, withManifest, writeGeneration } from './helpers/restore.js';
+import { writeRawZip, type RawEntry } from './helpers/zip.js';
 import { makeTmpDir, type TmpDir } from './helpers/tmp.js';
 
 /**
@@ -22,23 +23,22 @@ beforeAll(async () => {
   tmp = makeTmpDir('restore-hostile');
   data = path.join(tmp.dir, 'data');
   const stage = path.join(tmp.dir, 'stage');
-  writeGeneration(path.join(stage, 'app.db'), 1, { journal: 'wal', blobBytes: 200 });
-  writeGeneration(path.join(stage, 'rollback.db'), 1, { journal: 'delete' });
-  fs.mkdirSync(path.join(stage, 'assets', 'img'), { recursive: true });
-  fs.writeFileSync(path.join(stage, 'assets', 'img', 'a.bin'), Buffer.alloc(3000, 1));
-  fs.writeFileSync(path.join(stage, 'assets', 'readme.txt'), 'generation 1\n');
-  fs.writeFileSync(path.join(stage, 'VERSION'), '2.0.0\n');
+  writeDataDir(stage, 1);
   const zip = path.join(tmp.dir, 'good.zip');
   await backupToFile(zip, { dataDir: stage });
   good = await readArchive(zip);
-
-  writeGeneration(path.join(data, 'app.db'), 2, { journal: 'wal', blobBytes: 200 });
-  writeGeneration(path.join(data, 'rollback.db'), 2, { journal: 'delete' });
-  fs.mkdirSync(path.join(data, 'assets', 'img'), { recursive: true });
-  fs.writeFileSync(path.join(data, 'assets', 'img', 'a.bin'), Buffer.alloc(3000, 2));
-  fs.writeFileSync(path.join(data, 'assets', 'readme.txt'), 'generation 2\n');
-  fs.writeFileSync(path.join(data, 'VERSION'), '2.0.0\n');
+  writeDataDir(data, 2);
 });
+
+/** Two databases (WAL and rollback), two assets and VERSION 2.0.0, all marked with `generation`. */
+function writeDataDir(dir: string, generation: number): void {
+  writeGeneration(path.join(dir, 'app.db'), generation, { journal: 'wal', blobBytes: 200 });
+  writeGeneration(path.join(dir, 'rollback.db'), generation, { journal: 'delete' });
+  fs.mkdirSync(path.join(dir, 'assets', 'img'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'assets', 'img', 'a.bin'), Buffer.alloc(3000, generation));
+  fs.writeFileSync(path.join(dir, 'assets', 'readme.txt'), `generation ${generation}\n`);
+  fs.writeFileSync(path.join(dir, 'VERSION'), '2.0.0\n');
+}
 
 afterAll(async () => {
   await tmp.cleanup();

@@ -11,6 +11,7 @@ import { ZipReader, entryNameProblem } from '../src/archive/zip-reader.js';
 import { ArchiveError, OptionsError } from '../src/errors.js';
 import { checkDatabaseImage, readImageHeader } from '../src/snapshot/image-check.js';
 import { assertArchiveValid, verifyArchive } from '../src/verify/index.js';
+import { writeRawZip } from './helpers/zip.js';
 
 // ---- fixtures -----------------------------------------------------------------------------------
 
@@ -134,59 +135,6 @@ function patchName(zipPath: string, from: string, to: string): void {
   }
   expect(count).toBe(2); // local header + central directory
   fs.writeFileSync(zipPath, bytes);
-}
-
-interface RawEntry {
-  name: string;
-  data: Buffer;
-  flags?: number;
-  method?: number;
-  unixMode?: number;
-}
-
-/** A STORE-only zip written byte by byte, for what Info-ZIP will not produce. */
-function writeRawZip(zipPath: string, entries: readonly RawEntry[]): void {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
-    const crc = crc32(entry.data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(entry.flags ?? 0x800, 6);
-    local.writeUInt16LE(entry.method ?? 0, 8);
-    local.writeUInt16LE(0x21, 12); // 1980-01-01
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(entry.data.length, 18);
-    local.writeUInt32LE(entry.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    parts.push(local, name, entry.data);
-    const header = Buffer.alloc(46);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(0x031e, 4); // made by Unix
-    header.writeUInt16LE(20, 6);
-    header.writeUInt16LE(entry.flags ?? 0x800, 8);
-    header.writeUInt16LE(entry.method ?? 0, 10);
-    header.writeUInt16LE(0x21, 14);
-    header.writeUInt32LE(crc, 16);
-    header.writeUInt32LE(entry.data.length, 20);
-    header.writeUInt32LE(entry.data.length, 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt32LE(((entry.unixMode ?? 0o100644) << 16) >>> 0, 38);
-    header.writeUInt32LE(offset, 42);
-    central.push(header, name);
-    offset += local.length + name.length + entry.data.length;
-  }
-  const directory = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  fs.writeFileSync(zipPath, Buffer.concat([...parts, directory, end]));
 }
 
 /** 200 MiB of zeros deflated by Info-ZIP (about 1030:1) from a sparse file: no disk used for the source. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -34,6 +35,27 @@ export function makeDatabase(file: string, { journal = 'wal', rows = 10, userVer
     db.transaction(() => {
       for (let i = 0; i < rows; i++) insert.run(`row ${i}`);
     })();
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * A database of about `megabytes` MB of random blobs (incompressible, so the transfer
+ * takes long enough to stop half-way), plus a table `t` with one row.
+ */
+export function makeBigDatabase(file: string, megabytes: number, journal: 'wal' | 'delete' = 'wal'): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  try {
+    db.pragma(`journal_mode = ${journal}`);
+    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < megabytes * 4; i++) insert.run(randomBytes(256 * 1024));
+    })();
+    db.prepare('INSERT INTO t (v) VALUES (?)').run('first');
+    if (journal === 'wal') db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
     db.close();
   }

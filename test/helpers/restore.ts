@@ -1,7 +1,7 @@
 /**
  * Helpers for the restore tests: generation-marked databases (every row of one state carries the
- * same generation number, so a mixed state is visible), whole-tree fingerprints, a raw zip writer
- * for hostile archives, and a child process that reads or restores while the test watches or kills it.
+ * same generation number, so a mixed state is visible), whole-tree fingerprints, archives read back
+ * for editing into hostile ones (written with helpers/zip.ts' writeRawZip), and a child process that reads or restores while the test watches or kills it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -9,12 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { crc32, deflateRawSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { MANIFEST_NAME, type Manifest } from '../../src/archive/manifest.js';
 import { createBackup } from '../../src/backup.js';
 import type { BackupOptions } from '../../src/options.js';
-import { readZip } from './zip.js';
+import { readZip, type RawEntry } from './zip.js';
 
 export type Journal = 'wal' | 'delete';
 
@@ -140,62 +139,6 @@ export async function backupToFile(zipPath: string, options: BackupOptions): Pro
   const backup = await createBackup(options);
   await pipeline(backup.stream, fs.createWriteStream(zipPath));
   return await backup.manifest;
-}
-
-export interface RawEntry {
-  name: string;
-  data: Buffer;
-  /** 0 store (default), 8 deflate. */
-  method?: number;
-  /** Unix mode in the external attributes; default a regular 0644 file. */
-  unixMode?: number;
-}
-
-/** Writes a zip byte by byte: for archives no honest writer produces. */
-export function writeRawZip(zipPath: string, entries: readonly RawEntry[]): void {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
-    const method = entry.method ?? 0;
-    const body = method === 8 ? deflateRawSync(entry.data) : entry.data;
-    const crc = crc32(entry.data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x800, 6);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt16LE(0x21, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(entry.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    parts.push(local, name, body);
-    const header = Buffer.alloc(46);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(0x031e, 4);
-    header.writeUInt16LE(20, 6);
-    header.writeUInt16LE(0x800, 8);
-    header.writeUInt16LE(method, 10);
-    header.writeUInt16LE(0x21, 14);
-    header.writeUInt32LE(crc, 16);
-    header.writeUInt32LE(body.length, 20);
-    header.writeUInt32LE(entry.data.length, 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt32LE(((entry.unixMode ?? 0o100644) << 16) >>> 0, 38);
-    header.writeUInt32LE(offset, 42);
-    central.push(header, name);
-    offset += local.length + name.length + body.length;
-  }
-  const directory = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  fs.writeFileSync(zipPath, Buffer.concat([...parts, directory, end]));
 }
 
 /** Reads a real archive's entries (in order) and its manifest, to be edited into a hostile one. */

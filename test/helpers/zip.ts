@@ -1,4 +1,5 @@
-import { crc32 } from 'node:zlib';
+import fs from 'node:fs';
+import { crc32, deflateRawSync } from 'node:zlib';
 import yauzl from 'yauzl';
 
 export interface ZipEntryMeta {
@@ -59,4 +60,63 @@ export async function readZip(source: string | Buffer): Promise<ReadZip> {
     zip.close();
   }
   return out;
+}
+
+export interface RawEntry {
+  name: string;
+  data: Buffer;
+  /** General purpose flags; default 0x800 (UTF-8 names). */
+  flags?: number;
+  /** 0 store (default), 8 deflate (the data is deflated here); any other method stores the data as is. */
+  method?: number;
+  /** Unix mode in the external attributes; default a regular 0644 file. */
+  unixMode?: number;
+}
+
+/** Writes a zip byte by byte: for archives no honest writer (or Info-ZIP) produces. */
+export function writeRawZip(zipPath: string, entries: readonly RawEntry[]): void {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const name = Buffer.from(entry.name, 'utf8');
+    const flags = entry.flags ?? 0x800;
+    const method = entry.method ?? 0;
+    const body = method === 8 ? deflateRawSync(entry.data) : entry.data;
+    const crc = crc32(entry.data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(flags, 6);
+    local.writeUInt16LE(method, 8);
+    local.writeUInt16LE(0x21, 12); // 1980-01-01
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(entry.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    parts.push(local, name, body);
+    const header = Buffer.alloc(46);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE(0x031e, 4); // made by Unix
+    header.writeUInt16LE(20, 6);
+    header.writeUInt16LE(flags, 8);
+    header.writeUInt16LE(method, 10);
+    header.writeUInt16LE(0x21, 14);
+    header.writeUInt32LE(crc, 16);
+    header.writeUInt32LE(body.length, 20);
+    header.writeUInt32LE(entry.data.length, 24);
+    header.writeUInt16LE(name.length, 28);
+    header.writeUInt32LE(((entry.unixMode ?? 0o100644) << 16) >>> 0, 38);
+    header.writeUInt32LE(offset, 42);
+    central.push(header, name);
+    offset += local.length + name.length + body.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  fs.writeFileSync(zipPath, Buffer.concat([...parts, directory, end]));
 }
