@@ -23,7 +23,7 @@ const MIB = 1024 * 1024;
 
 const HELP = `npm run bench -- [options]
 
-  --total-mb <n>      size of the generated data set in MiB (default 200; README figures: 1024)
+  --total-mb <n>      size of the generated data set in MiB (default 200; docs/benchmark.md figures: 1024)
   --quick             about 30 MiB, one repetition: the CI smoke test
   --reps <n>          repetitions of every scenario, interleaved (default 3; --quick: 1)
   --seed <n>          data generator seed (default 1)

@@ -2,7 +2,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import path from 'node:path';
 import { OptionsError } from './errors.js';
 
-/** How databases are fixed in time relative to each other (see README "One point in time"). */
+/** How databases are fixed in time relative to each other (see docs/guarantees.md "One point in time"). */
 export type PinMode = 'none' | 'all' | 'all-blocking';
 
 /** Where log lines go; pino's logger fits, and so does `console`. */
@@ -78,7 +78,7 @@ export const DEFAULTS = {
   /** Default asset folder, used only when it exists. */
   assetFolder: 'assets',
   strict: false,
-  /** Store: database pages compress well but deflate runs far below disk speed; see README "Compression". */
+  /** Store: database pages compress well but deflate runs far below disk speed; see docs/design.md "Compression default". */
   level: 0,
   /** 2 GiB: a snapshot is held in memory twice while it is checked, so this needs about 4 GiB of RAM at peak. */
   maxDatabaseBytes: 2 * 1024 ** 3,

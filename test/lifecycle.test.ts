@@ -55,7 +55,7 @@ describe('no temp files', () => {
       }
       expect(fs.readdirSync(tmp)).toEqual([]);
       expect(fs.readdirSync(cwd)).toEqual([]);
-      // SQLite itself may add -wal/-shm beside a WAL database whose owner is not running (see README).
+      // SQLite itself may add -wal/-shm beside a WAL database whose owner is not running (see docs/guarantees.md "No temp files").
       const after = listTree(data).filter((p) => !p.startsWith('ledger.db') && !/-(wal|shm)$/.test(p));
       expect(after).toEqual(before);
       const unexpected = [...seen].filter((f) => !f.startsWith(`${data}/`) && !f.startsWith('/dev/') && !f.includes('node_modules'));

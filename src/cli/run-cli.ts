@@ -17,7 +17,7 @@ Examples:
   dbzip verify backup.zip                check CRCs, hashes and integrity of every database
   dbzip list ./data --json               what a backup would contain, as JSON
   dbzip restore b.zip --data-dir ./data  verify, back up the current state, then restore (asks first)
-  dbzip serve --data-dir ./data          serve backups over HTTP (see README)`;
+  dbzip serve --data-dir ./data          serve backups over HTTP (see docs/http.md)`;
 
 function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   const program = new Command('dbzip')

@@ -215,7 +215,7 @@ async function run(opts: ResolvedRestoreOptions, started: number): Promise<Resto
 }
 
 /**
- * Restores a dbzip archive into a data directory; see README "Restore". Throws OptionsError for
+ * Restores a dbzip archive into a data directory; see docs/restore.md. Throws OptionsError for
  * bad options, DataDirError when the data directory is missing, ArchiveError listing every problem
  * when the archive fails verification, RestoreError (RESTORE_REFUSED) when the version policy, an
  * unsafe target, the confirmation or offline mode's in-use check says no - in all of these the data

@@ -1,5 +1,5 @@
 /**
- * Which application versions an archive may be restored into (README "Restore: version policy").
+ * Which application versions an archive may be restored into (docs/restore.md "Version policy").
  *
  * - No current version known (no `appVersion` option, no `<dataDir>/VERSION`): allowed.
  * - Both versions parse: an archive from a newer version is refused unless forced; the same or an
