@@ -14,7 +14,7 @@ import { measureCeiling, measureStages, type CeilingResult, type StageResult } f
 import { monotonicMs, startMeasuring, type ProcessMeasures } from './measure.js';
 
 export type ChildTask =
-  | { kind: 'library'; distUrl: string; dataDir: string; level: number; outPath: string; tmpDir: string }
+  | { kind: 'library'; distUrl: string; dataDir: string; level: number; check?: 'quick' | 'none'; outPath: string; tmpDir: string }
   | { kind: 'http'; distUrl: string; dataDir: string; level: number; tmpDir: string }
   | { kind: 'ceiling'; files: string[]; outPath: string; tmpDir: string }
   | { kind: 'stages'; files: string[]; levels: number[]; tmpDir: string };
@@ -63,7 +63,8 @@ function nextMessage(expected: string): Promise<void> {
 
 async function libraryBackup(createBackup: typeof Dbzip.createBackup, task: Extract<ChildTask, { kind: 'library' }>): Promise<LibraryOutcome> {
   const start = performance.now();
-  const backup = await createBackup({ dataDir: task.dataDir, level: task.level, logger: silent });
+  // `check` is passed only when asked for, so the bench still runs builds that predate the option.
+  const backup = await createBackup({ dataDir: task.dataDir, level: task.level, logger: silent, ...(task.check === undefined ? {} : ({ check: task.check } as object)) });
   let ttfbMs = -1;
   backup.stream.once('data', () => {
     ttfbMs = performance.now() - start;

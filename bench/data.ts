@@ -1,16 +1,22 @@
 /**
  * The bench's own data: an appliance-like data directory, generated deterministically from a seed.
  *
- *   app.db        WAL       ~70 %  events (timestamps, text, JSON, two indexes), readings, photo blobs
- *   inventory.db  rollback  ~10 %  items with JSON props, price history
+ *   app.db        rollback  ~70 %  events (timestamps, text, JSON, two indexes), readings, photo blobs
+ *   inventory.db  WAL       ~10 %  items with JSON props, price history
  *   metrics.db    WAL        ~9 %  time series samples with JSON tags
  *   audit.db      rollback   ~5 %  audit log
  *   settings.db   rollback  tiny   key/value JSON
  *   legacy.db     not SQLite        a CSV export someone named .db (must be skipped, not fail)
  *   assets/                  ~5 %  incompressible "images" and compressible docs
  *
+ * With `largest: 'wal'` app.db is WAL and inventory.db rollback instead.
+ *
  * Text is drawn from a word list with ids and numbers mixed in, and blobs are random, so
  * deflate ratios are in the range real appliance databases show (not 100× on repeated text).
+ * As Debian's SQLite (and so Python, the sqlite3 shell and most apps there) writes them, every
+ * database is written with `secure_delete` on and keeps its data under a retention policy: old
+ * rows are deleted as new ones arrive and once more at the end, so each file carries a freelist
+ * of all-zero pages (about 10 % of its pages), as real long-running appliances' files do.
  * app.db and inventory.db also hold the (empty) ledger tables the bench's writer commits to.
  *
  * Generating 1 GiB takes a while, so a finished data set is kept under bench-data/<key>/ with a
@@ -23,13 +29,17 @@ import { prng } from '../fixtures/generate.js';
 import { LEDGER_SCHEMA } from './writer.js';
 
 /** Bump when the generated content changes, so old stamps are not reused. */
-export const GENERATOR_VERSION = 4;
+export const GENERATOR_VERSION = 5;
 
 const MIB = 1024 * 1024;
+
+export type JournalKind = 'wal' | 'rollback';
 
 export interface DataSpec {
   totalMb: number;
   seed: number;
+  /** The journal mode of the largest database (app.db); the second largest gets the other one. */
+  largest: JournalKind;
 }
 
 export interface DataFile {
@@ -51,6 +61,8 @@ export interface DataSet {
   largestDb: DataFile;
   /** The writer's targets: the largest database of each journal mode. */
   writerDb: { wal: string; rollback: string };
+  /** All-zero pages on each database's freelist, counted when it was generated. */
+  zeroFreePages: Record<string, number>;
   generatedInMs: number;
   reused: boolean;
 }
@@ -59,6 +71,7 @@ interface Stamp {
   generatorVersion: number;
   spec: DataSpec;
   files: DataFile[];
+  zeroFreePages: Record<string, number>;
   generatedInMs: number;
   sqliteVersion: string;
 }
@@ -132,6 +145,8 @@ function open(file: string): Database.Database {
   db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');
   db.pragma('cache_size = -131072');
+  // What Debian's libsqlite3 is built with (SQLITE_SECURE_DELETE): every freed page is zeroed.
+  db.pragma('secure_delete = ON');
   return db;
 }
 
@@ -139,21 +154,56 @@ function dbBytes(db: Database.Database): number {
   return (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
 }
 
-/** Inserts batches from `row` in transactions until the database reaches `target` bytes. */
-function fillTo(db: Database.Database, target: number, batch: (n: number) => void): void {
+/**
+ * Inserts batches from `batch` in transactions until the database reaches `target` bytes. Every
+ * tenth batch `retain` deletes the oldest rows (a retention policy), so freed pages are reused
+ * and the layout is what years of inserts and deletes leave; at the end it deletes the oldest
+ * ~10 % once more, which leaves that much of the file on the freelist (zeroed: secure_delete).
+ */
+function fillTo(db: Database.Database, target: number, batch: (n: number) => void, retain: (fraction: number) => void): void {
   const tx = db.transaction(batch);
+  const prune = db.transaction(retain);
   let i = 0;
-  while (dbBytes(db) < target) tx(i++);
+  while (dbBytes(db) < target) {
+    tx(i++);
+    if (i % 10 === 0) prune(0.05);
+  }
+  prune(0.1);
 }
 
-function finish(db: Database.Database, journal: 'wal' | 'delete'): void {
+/** Deletes the oldest `fraction` of `table`'s rows by its integer key `key`. */
+function deleteOldest(db: Database.Database, table: string, key: string, fraction: number): void {
+  const range = db.prepare(`SELECT MIN(${key}) AS lo, MAX(${key}) AS hi FROM ${table}`).get() as { lo: number | null; hi: number | null };
+  if (range.lo === null || range.hi === null) return;
+  db.prepare(`DELETE FROM ${table} WHERE ${key} < ?`).run(range.lo + Math.ceil((range.hi - range.lo) * fraction));
+}
+
+/** Free pages that are all zeros: what secure_delete leaves, read straight from the file. */
+export function countZeroFreePages(file: string): number {
+  const image = fs.readFileSync(file);
+  const pageSize = image.readUInt16BE(16) === 1 ? 65_536 : image.readUInt16BE(16);
+  let zero = 0;
+  for (let trunk = image.readUInt32BE(32); trunk !== 0; ) {
+    const at = (trunk - 1) * pageSize;
+    const leaves = image.readUInt32BE(at + 4);
+    for (let i = 0; i < leaves; i++) {
+      const leaf = image.readUInt32BE(at + 8 + 4 * i);
+      const start = (leaf - 1) * pageSize;
+      if (image.subarray(start, start + pageSize).every((b) => b === 0)) zero += 1;
+    }
+    trunk = image.readUInt32BE(at);
+  }
+  return zero;
+}
+
+function finish(db: Database.Database, journal: JournalKind): void {
   db.pragma(`journal_mode = ${journal === 'wal' ? 'WAL' : 'DELETE'}`);
   db.pragma('optimize');
   // Closing the last connection checkpoints and removes -wal/-shm; the header keeps saying WAL.
   db.close();
 }
 
-function makeApp(file: string, target: number, rng: Rng): void {
+function makeApp(file: string, target: number, rng: Rng, journal: JournalKind): void {
   const db = open(file);
   db.exec(`
     CREATE TABLE events (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, device_id INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -195,11 +245,18 @@ function makeApp(file: string, target: number, rng: Rng): void {
       ph.run(eventId, 'image/jpeg', new Date(t).toISOString(), rng.bytes(n));
       photoBytes += n;
     }
+  }, (fraction) => {
+    const cutoff = db.prepare('SELECT MIN(id) + CAST((MAX(id) - MIN(id)) * ? AS INTEGER) FROM events').pluck().get(fraction) as number | null;
+    if (cutoff === null) return;
+    db.prepare('DELETE FROM photos WHERE event_id < ?').run(cutoff);
+    db.prepare('DELETE FROM events WHERE id < ?').run(cutoff);
+    deleteOldest(db, 'readings', 'id', fraction);
+    photoBytes = (db.prepare('SELECT COALESCE(SUM(length(data)), 0) FROM photos').pluck().get() as number);
   });
-  finish(db, 'wal');
+  finish(db, journal);
 }
 
-function makeInventory(file: string, target: number, rng: Rng): void {
+function makeInventory(file: string, target: number, rng: Rng, journal: JournalKind): void {
   const db = open(file);
   db.exec(`
     CREATE TABLE items (sku TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, price_cents INTEGER NOT NULL,
@@ -220,8 +277,13 @@ function makeInventory(file: string, target: number, rng: Rng): void {
       item.run(sku, rng.words(rng.int(2, 5)), rng.words(rng.int(10, 40)), rng.int(100, 999_999), at, props);
       for (let k = rng.int(1, 4); k > 0; k--) price.run(sku, at, rng.int(100, 999_999));
     }
+  }, (fraction) => {
+    // Discontinued items go, with their price history.
+    const cutoff = `SKU-${String(Math.floor(n * fraction)).padStart(8, '0')}`;
+    db.prepare('DELETE FROM items WHERE sku < ?').run(cutoff);
+    deleteOldest(db, 'price_history', 'id', fraction);
   });
-  finish(db, 'delete');
+  finish(db, journal);
 }
 
 function makeMetrics(file: string, target: number, rng: Rng): void {
@@ -238,7 +300,7 @@ function makeMetrics(file: string, target: number, rng: Rng): void {
       t += rng.int(0, 2);
       ins.run(t, rng.pick(series), Math.round(rng.float() * 1e6) / 1e3, JSON.stringify({ host: `node-${rng.int(1, 12)}`, q: rng.int(0, 3) }));
     }
-  });
+  }, (fraction) => deleteOldest(db, 'samples', 'rowid', fraction));
   finish(db, 'wal');
 }
 
@@ -256,8 +318,8 @@ function makeAudit(file: string, target: number, rng: Rng): void {
       const details = JSON.stringify({ ip: `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`, ua: rng.words(3), note: rng.words(rng.int(2, 20)) });
       ins.run(new Date(t).toISOString(), `user${rng.int(1, 50)}@example.com`, rng.pick(['login', 'logout', 'arm', 'disarm', 'export', 'config.set']), details);
     }
-  });
-  finish(db, 'delete');
+  }, (fraction) => deleteOldest(db, 'audit', 'id', fraction));
+  finish(db, 'rollback');
 }
 
 function makeSettings(file: string, rng: Rng): void {
@@ -265,7 +327,7 @@ function makeSettings(file: string, rng: Rng): void {
   db.exec('CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
   const ins = db.prepare('INSERT INTO settings VALUES (?, ?)');
   for (let i = 0; i < 150; i++) ins.run(`setting.${rng.pick(WORDS)}.${i}`, JSON.stringify({ v: rng.words(3), n: rng.int(0, 1000) }));
-  finish(db, 'delete');
+  finish(db, 'rollback');
 }
 
 function makeAssets(dir: string, target: number, rng: Rng): void {
@@ -327,8 +389,8 @@ function generate(dataDir: string, spec: DataSpec, log: (line: string) => void):
   const rng = (salt: number) => new Rng((spec.seed * 1_000_003 + salt) >>> 0);
   fs.mkdirSync(dataDir, { recursive: true });
   const steps: [string, () => void][] = [
-    ['app.db', () => makeApp(path.join(dataDir, 'app.db'), total * 0.7, rng(1))],
-    ['inventory.db', () => makeInventory(path.join(dataDir, 'inventory.db'), total * 0.1, rng(2))],
+    ['app.db', () => makeApp(path.join(dataDir, 'app.db'), total * 0.7, rng(1), spec.largest)],
+    ['inventory.db', () => makeInventory(path.join(dataDir, 'inventory.db'), total * 0.1, rng(2), spec.largest === 'wal' ? 'rollback' : 'wal')],
     ['metrics.db', () => makeMetrics(path.join(dataDir, 'metrics.db'), total * 0.09, rng(3))],
     ['audit.db', () => makeAudit(path.join(dataDir, 'audit.db'), total * 0.05, rng(4))],
     ['settings.db', () => makeSettings(path.join(dataDir, 'settings.db'), rng(5))],
@@ -340,11 +402,11 @@ function generate(dataDir: string, spec: DataSpec, log: (line: string) => void):
     step();
     log(`  generated ${name} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
   }
-  fs.writeFileSync(path.join(dataDir, 'VERSION'), `bench-${spec.totalMb}mb-seed${spec.seed}\n`);
+  fs.writeFileSync(path.join(dataDir, 'VERSION'), `bench-${dataKey(spec)}\n`);
 }
 
 export function dataKey(spec: DataSpec): string {
-  return `${spec.totalMb}mb-seed${spec.seed}`;
+  return `${spec.totalMb}mb-seed${spec.seed}-${spec.largest}`;
 }
 
 function toDataSet(root: string, stamp: Stamp, reused: boolean): DataSet {
@@ -362,6 +424,7 @@ function toDataSet(root: string, stamp: Stamp, reused: boolean): DataSet {
     databases,
     largestDb,
     writerDb: { wal: wal.path, rollback: rollback.path },
+    zeroFreePages: stamp.zeroFreePages,
     generatedInMs: stamp.generatedInMs,
     reused,
   };
@@ -374,7 +437,7 @@ export function ensureData(benchDataDir: string, spec: DataSpec, sqliteVersion: 
   try {
     const stamp = JSON.parse(fs.readFileSync(stampFile, 'utf8')) as Stamp;
     const present = stamp.files.every((f) => fs.existsSync(path.join(root, 'data', f.path)));
-    if (stamp.generatorVersion === GENERATOR_VERSION && stamp.spec.totalMb === spec.totalMb && stamp.spec.seed === spec.seed && present) {
+    if (stamp.generatorVersion === GENERATOR_VERSION && stamp.spec.totalMb === spec.totalMb && stamp.spec.seed === spec.seed && stamp.spec.largest === spec.largest && present) {
       log(`data: reusing ${path.relative(process.cwd(), root)} (generated in ${(stamp.generatedInMs / 1000).toFixed(1)} s)`);
       return toDataSet(root, stamp, true);
     }
@@ -387,10 +450,14 @@ export function ensureData(benchDataDir: string, spec: DataSpec, sqliteVersion: 
   fs.rmSync(root, { recursive: true, force: true });
   const start = performance.now();
   generate(path.join(partial, 'data'), spec, log);
+  const files = listFiles(path.join(partial, 'data'));
+  const zeroFreePages: Record<string, number> = {};
+  for (const f of files) if (f.kind === 'sqlite-wal' || f.kind === 'sqlite-rollback') zeroFreePages[f.path] = countZeroFreePages(path.join(partial, 'data', f.path));
   const stamp: Stamp = {
     generatorVersion: GENERATOR_VERSION,
     spec,
-    files: listFiles(path.join(partial, 'data')),
+    files,
+    zeroFreePages,
     generatedInMs: Math.round(performance.now() - start),
     sqliteVersion,
   };

@@ -1,5 +1,5 @@
 /**
- * Medians across repetitions, the targets of issue #4 judged from them, and the record:
+ * Medians across repetitions, the targets of issues #4 and #11 judged from them, and the record:
  * bench-results/<date>.json (everything, every repetition) and <date>.md (the tables), each
  * with the date, machine, Node, SQLite and dependency versions beside the numbers.
  */
@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { StageResult } from './ceiling.js';
 import type { DataSet } from './data.js';
 import type { ProfileSummary } from './profile.js';
-import type { Scenario, ScenarioRun } from './scenarios.js';
+import type { Scenario, ScenarioRun, StartupRuns } from './scenarios.js';
 
 const MIB = 1024 * 1024;
 
@@ -47,6 +47,8 @@ export interface BenchRecord {
   runs: ScenarioRun[];
   ceilings: CeilingSample[];
   stages: (StageResult & { peakRssBytes: number }) | null;
+  /** The small data dir (fixtures/data): dbzip's CLI and the peer, alternated. */
+  startup: StartupRuns | null;
   profiles: ProfileSummary[];
   summary: ScenarioSummary[];
   targets: Target[];
@@ -58,12 +60,15 @@ export interface ScenarioSummary {
   via: Scenario['via'];
   level: number;
   writer: Scenario['writer'];
+  check: 'quick' | 'none';
   reps: number;
   unavailable?: string;
   errors: string[];
   mibPerSecond: number;
   ratioToCeiling: number;
   ceilingName: 'copy' | 'copy+fsync';
+  /** MiB/s ÷ the peer's MiB/s with the same writer, same run (medians); null for the peer itself or without one. */
+  ratioToPeer: number | null;
   ttfbMs: number | null;
   peakRssMib: number;
   rssToLargestDb: number;
@@ -198,9 +203,10 @@ export function summarize(scenarios: readonly Scenario[], runs: readonly Scenari
   const copy = ceilingMibps(ceilings, 'copyMs');
   const copyFsync = ceilingMibps(ceilings, 'copyFsyncMs');
   const expectedSkips = new Set(data.files.filter((f) => f.kind === 'not-sqlite').map((f) => f.path));
-  return scenarios.map((scenario) => {
+  const summaries = scenarios.map((scenario): ScenarioSummary => {
     const all = runs.filter((r) => r.id === scenario.id);
     const ok = all.filter((r) => r.error === undefined && r.unavailable === undefined && r.measures !== null);
+    // The CLI fsyncs its output; the peer, like the library rows, does not.
     const ceilingName = scenario.via === 'cli' ? 'copy+fsync' : 'copy';
     const mibps = median(ok.map((r) => r.dbBytes / MIB / (r.durationMs / 1000)));
     const peak = median(ok.map((r) => r.measures?.peakRssBytes ?? NaN));
@@ -210,11 +216,13 @@ export function summarize(scenarios: readonly Scenario[], runs: readonly Scenari
       via: scenario.via,
       level: scenario.level,
       writer: scenario.writer,
+      check: scenario.check ?? 'quick',
       reps: ok.length,
       errors: all.flatMap((r) => (r.error === undefined ? [] : [r.error])),
       mibPerSecond: round(mibps),
       ratioToCeiling: round(mibps / (ceilingName === 'copy' ? copy : copyFsync), 2),
       ceilingName,
+      ratioToPeer: null,
       ttfbMs: ok.some((r) => r.ttfbMs !== null) ? round(median(ok.map((r) => r.ttfbMs ?? NaN)), 0) : null,
       peakRssMib: round(peak / MIB, 0),
       rssToLargestDb: round(peak / data.largestDb.bytes, 2),
@@ -255,6 +263,11 @@ export function summarize(scenarios: readonly Scenario[], runs: readonly Scenari
     if (unavailable !== undefined) summary.unavailable = unavailable;
     return summary;
   });
+  for (const s of summaries) {
+    const peer = summaries.find((p) => p.via === 'peer' && p.writer === s.writer && p.reps > 0);
+    if (s.via !== 'peer' && peer !== undefined && s.reps > 0) s.ratioToPeer = round(s.mibPerSecond / peer.mibPerSecond, 2);
+  }
+  return summaries;
 }
 
 /** Snapshot work as src/ does it (serialize, quick_check, sha256, crc32) as one sequential stage, in ms. */
@@ -262,9 +275,69 @@ export function snapshotStageMs(stages: StageResult): number {
   return stages.serializeMs + stages.checkMs + stages.sha256Ms + stages.crc32Ms;
 }
 
-export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet): Target[] {
-  const find = (via: string, level: number, writer: string) => summary.find((s) => s.via === via && s.level === level && s.writer === writer && s.reps > 0);
+/** The targets of issue 11: dbzip against the naive peer, in the same run. */
+function peerTargets(summary: readonly ScenarioSummary[], data: DataSet, startup: StartupRuns | null): Target[] {
   const targets: Target[] = [];
+  const find = (via: string, writer: string, check: 'quick' | 'none') => summary.find((s) => s.via === via && s.level === 0 && s.writer === writer && s.check === check && s.reps > 0);
+  for (const [check, goal] of [['quick', 1.3], ['none', 2.5]] as const) {
+    const cli = find('cli', 'none', check);
+    if (cli?.ratioToPeer === null || cli?.ratioToPeer === undefined) continue;
+    targets.push({
+      name: `CLI to a file, ${check === 'quick' ? 'default (checked)' : '--check none'}, vs the peer`,
+      goal: `≥ ${goal} × the peer's MiB/s`,
+      measured: `${cli.ratioToPeer} × (${cli.mibPerSecond} vs ${find('peer', 'none', 'quick')?.mibPerSecond ?? '?'} MiB/s)`,
+      status: cli.ratioToPeer >= goal ? 'met' : 'missed',
+    });
+    const drifts = (['wal', 'rollback'] as const).flatMap((writer) => {
+      const row = find('cli', writer, check);
+      return row?.ratioToPeer === null || row?.ratioToPeer === undefined ? [] : [{ writer, ratio: row.ratioToPeer, drift: row.ratioToPeer / (cli.ratioToPeer ?? NaN) - 1 }];
+    });
+    if (drifts.length > 0) {
+      targets.push({
+        name: `same ratio with the writer (CLI, ${check === 'quick' ? 'checked' : '--check none'})`,
+        goal: `within 20 % of ${cli.ratioToPeer} ×`,
+        measured: drifts.map((d) => `${d.writer} writer ${d.ratio} × (${d.drift >= 0 ? '+' : ''}${Math.round(d.drift * 100)} %)`).join('; '),
+        status: drifts.every((d) => d.drift >= -0.2) ? 'met' : 'missed',
+      });
+    }
+  }
+  const limitMib = (1.3 * data.largestDb.bytes) / MIB + 100;
+  const rssRows = summary.filter((s) => s.via === 'cli' && s.level === 0 && s.writer === 'none' && s.reps > 0);
+  if (rssRows.length > 0) {
+    targets.push({
+      name: `peak RSS, CLI (largest db ${data.largestDb.path}, ${data.largestDb.kind === 'sqlite-wal' ? 'WAL' : 'rollback'})`,
+      goal: `≤ 1.3 × largest db + 100 MiB = ${Math.round(limitMib)} MiB`,
+      measured: rssRows.map((s) => `${s.id}: ${s.peakRssMib} MiB`).join('; ') + `; peer ${find('peer', 'none', 'quick')?.peakRssMib ?? '?'} MiB`,
+      status: rssRows.every((s) => s.peakRssMib <= limitMib) ? 'met' : 'missed',
+    });
+  }
+  const peerRollback = find('peer', 'rollback', 'quick');
+  const rollbackRows = summary.filter((s) => s.via === 'cli' && s.writer === 'rollback' && s.reps > 0 && s.writerStats !== null);
+  if (peerRollback?.writerStats && rollbackRows.length > 0) {
+    const peerWorst = peerRollback.writerStats.duringWorstMs;
+    targets.push({
+      name: "rollback writer's worst commit",
+      goal: `no worse than with the peer (${peerWorst} ms)`,
+      measured: rollbackRows.map((s) => `${s.id}: ${s.writerStats?.duringWorstMs ?? '?'} ms`).join('; '),
+      status: rollbackRows.every((s) => (s.writerStats?.duringWorstMs ?? Infinity) <= peerWorst) ? 'met' : 'missed',
+    });
+  }
+  if (startup !== null) {
+    const d = median(startup.dbzipMs);
+    const p = median(startup.peerMs);
+    targets.push({
+      name: 'small data dir (fixtures/data), wall time',
+      goal: "dbzip backup ≤ the peer's",
+      measured: `${round(d, 0)} ms vs ${round(p, 0)} ms (median of ${startup.dbzipMs.length} interleaved runs each)`,
+      status: d <= p ? 'met' : 'missed',
+    });
+  }
+  return targets;
+}
+
+export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet, startup: StartupRuns | null = null): Target[] {
+  const find = (via: string, level: number, writer: string) => summary.find((s) => s.via === via && s.level === level && s.writer === writer && s.check === 'quick' && s.reps > 0);
+  const targets: Target[] = peerTargets(summary, data, startup);
   const store = find('library', 0, 'none');
   if (store !== undefined) {
     targets.push({
@@ -284,7 +357,7 @@ export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet)
   const measured = summary.filter((s) => s.reps > 0);
   if (measured.length === 0) return targets;
   // The target is for a server's event loop: a CLI row's worst delay includes loading its modules at start-up.
-  const serving = measured.filter((s) => s.via !== 'cli');
+  const serving = measured.filter((s) => s.via !== 'cli' && s.via !== 'peer');
   const worstLoop = Math.max(...serving.map((s) => s.loopDelayMaxMs));
   const worstLoopAt = serving.find((s) => s.loopDelayMaxMs === worstLoop)?.id ?? '?';
   targets.push({
@@ -302,7 +375,7 @@ export function judgeTargets(summary: readonly ScenarioSummary[], data: DataSet)
     measured: `${temp} bytes in ${tempFiles.length} file(s); data dir ${changed.length === 0 ? 'unchanged' : `changed in ${changed.join(', ')}`}`,
     status: temp === 0 && tempFiles.length === 0 && changed.length === 0 ? 'met' : 'missed',
   });
-  const withWriter = summary.filter((s) => s.writerStats !== null);
+  const withWriter = summary.filter((s) => s.writerStats !== null && s.via !== 'peer');
   const checked = withWriter.reduce((n, s) => n + (s.writerStats?.checked ?? 0), 0);
   const consistent = withWriter.reduce((n, s) => n + (s.writerStats?.consistent ?? 0), 0);
   const skips = withWriter.flatMap((s) => s.unexpectedSkips);
@@ -358,10 +431,10 @@ export function renderMarkdown(record: BenchRecord): string {
       '.',
   );
   out.push('');
-  const dbs = data.databases.map((d) => `${d.path} ${mib(d.bytes)} MiB (${d.kind === 'sqlite-wal' ? 'WAL' : 'rollback'})`).join(', ');
+  const dbs = data.databases.map((d) => `${d.path} ${mib(d.bytes)} MiB (${d.kind === 'sqlite-wal' ? 'WAL' : 'rollback'}, ${data.zeroFreePages[d.path] ?? '?'} zero free pages)`).join(', ');
   const assets = data.files.filter((f) => f.kind === 'asset');
   out.push(
-    `Data: --total-mb ${data.spec.totalMb} seed ${data.spec.seed} (${data.reused ? 'reused' : 'generated'}; generating took ${(data.generatedInMs / 1000).toFixed(0)} s): ${dbs}; ` +
+    `Data: --total-mb ${data.spec.totalMb} seed ${data.spec.seed} --largest ${data.spec.largest}, secure_delete and retention deletes (${data.reused ? 'reused' : 'generated'}; generating took ${(data.generatedInMs / 1000).toFixed(0)} s): ${dbs}; ` +
       `${assets.length} asset files ${mib(assets.reduce((n, f) => n + f.bytes, 0))} MiB; a non-SQLite legacy.db. Largest database ${mib(data.largestDb.bytes)} MiB. ` +
       `${String(record.args.reps)} repetition(s), interleaved; medians unless marked worst. MiB/s counts database bytes. Whole run ${(record.wallMs / 1000).toFixed(0)} s.`,
   );
@@ -396,17 +469,27 @@ export function renderMarkdown(record: BenchRecord): string {
   out.push('');
   out.push(
     table(
-      ['scenario', 'writer', 'MiB/s', '× ceiling', 'TTFB ms', 'peak RSS MiB', 'RSS / largest db', 'loop worst ms', 'CPU cores', 'temp bytes', 'other bytes written', 'out MiB', 'ratio', 'pin ms'],
+      ['scenario', 'writer', 'MiB/s', '× peer', '× ceiling', 'TTFB ms', 'peak RSS MiB', 'RSS / largest db', 'loop worst ms', 'CPU cores', 'temp bytes', 'other bytes written', 'out MiB', 'ratio', 'pin ms'],
       record.summary.map((s) =>
         s.unavailable !== undefined
-          ? [s.id, s.writer, `not available: ${s.unavailable}`, '', '', '', '', '', '', '', '', '', '', '']
+          ? [s.id, s.writer, `not available: ${s.unavailable}`, '', '', '', '', '', '', '', '', '', '', '', '']
           : s.reps === 0
-            ? [s.id, s.writer, `failed: ${s.errors[0] ?? '?'}`, '', '', '', '', '', '', '', '', '', '', '']
-            : [s.id, s.writer, s.mibPerSecond, `${s.ratioToCeiling} (${s.ceilingName})`, s.ttfbMs, s.peakRssMib, s.rssToLargestDb, s.loopDelayMaxMs, s.cpuCores, s.tempBytes, s.extraWrittenBytes, s.outputMib, `${s.compressionRatio}×`, s.pinWindowMs],
+            ? [s.id, s.writer, `failed: ${s.errors[0] ?? '?'}`, '', '', '', '', '', '', '', '', '', '', '', '']
+            : [s.id, s.writer, s.mibPerSecond, s.via === 'peer' ? '1' : s.ratioToPeer, `${s.ratioToCeiling} (${s.ceilingName})`, s.ttfbMs, s.peakRssMib, s.rssToLargestDb, s.loopDelayMaxMs, s.cpuCores, s.tempBytes, s.extraWrittenBytes, s.outputMib, `${s.compressionRatio}×`, s.pinWindowMs],
       ),
     ),
   );
   out.push('');
+  if (record.startup !== null) {
+    const st = record.startup;
+    out.push('## Small data dir: start-up');
+    out.push('');
+    out.push(`\`dbzip backup ${path.relative(process.cwd(), st.dataDir)} -o x.zip\` (the CLI, spawn to exit, with its fsync) and the peer on the same dir, alternated ${st.dbzipMs.length} times.`);
+    out.push('');
+    const ms = (v: number[]) => `${round(median(v), 0)} (${round(Math.min(...v), 0)}–${round(Math.max(...v), 0)})`;
+    out.push(table(['dbzip backup ms, median (min–max)', 'peer ms, median (min–max)', 'dbzip ÷ peer'], [[ms(st.dbzipMs), ms(st.peerMs), round(median(st.dbzipMs) / median(st.peerMs), 2)]]));
+    out.push('');
+  }
   const writerRows = record.summary.filter((s) => s.writerStats !== null && s.reps > 0);
   if (writerRows.length > 0) {
     out.push('## The writer: alone (just before) vs during the backup');
@@ -464,6 +547,7 @@ export function renderMarkdown(record: BenchRecord): string {
   out.push('');
   out.push(
     [
+      '- The peer is bench/peer.py, the simplest backup a user could write with Python\'s standard library (online backup into :memory:, serialize(), zipfile stored; no check, no hash, no fsync), run in the same repetitions as every other row, spawn to exit. "× peer" divides a row\'s MiB/s by the peer\'s with the same writer.',
       '- MiB/s = database bytes in the manifest ÷ wall time of the backup (the library: createBackup() to the last byte written to a file; the CLI: spawn to exit, so Node start-up and its fsync are included, and it is compared with the copy+fsync ceiling; HTTP: request to last byte, the client writing a file in the bench parent).',
       '- Each backup runs in a fresh process; peak RSS is that process\'s maxRSS (library rows: a bench child holding only dbzip; CLI rows: the real CLI). "RSS / largest db" divides by the largest database.',
       '- Loop worst = monitorEventLoopDelay (10 ms resolution) max in the process running the backup. For the CLI it includes module loading at start-up.',
@@ -472,7 +556,7 @@ export function renderMarkdown(record: BenchRecord): string {
     ].join('\n'),
   );
   out.push('');
-  out.push('## Targets (issue #4)');
+  out.push('## Targets (issues #4 and #11)');
   out.push('');
   out.push(table(['target', 'goal', 'measured', 'status'], record.targets.map((t) => [t.name, t.goal, t.measured, t.status === 'met' ? 'met' : t.status === 'missed' ? '**missed**' : 'n/a'])));
   out.push('');

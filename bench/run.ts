@@ -12,10 +12,10 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { compileRuntime } from './compile.js';
 import { acquireLock } from './lock.js';
-import { ensureData } from './data.js';
+import { ensureData, type JournalKind } from './data.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
 import { backgroundBusy, describeMachine, judgeTargets, renderMarkdown, summarize, writeRecord, type BenchRecord, type CeilingSample } from './report.js';
-import { runMeasureChild, runScenario, type Context, type Scenario, type ScenarioRun, type Via, type WriterMode } from './scenarios.js';
+import { runMeasureChild, runScenario, runStartup, type Context, type Scenario, type ScenarioRun, type Via, type WriterMode } from './scenarios.js';
 import { resetLedger, type WriterSync } from './writer.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +27,8 @@ const HELP = `npm run bench -- [options]
   --quick             about 30 MiB, one repetition: the CI smoke test
   --reps <n>          repetitions of every scenario, interleaved (default 3; --quick: 1)
   --seed <n>          data generator seed (default 1)
+  --largest <mode>    journal mode of the largest database: rollback | wal (default rollback)
+  --startup-runs <n>  interleaved dbzip / peer backups of fixtures/data, the small-dir start-up (default 10; --quick: 3; 0: none)
   --levels <list>     compression levels of the library scenarios (default 0,1,6)
   --only <text>       run only scenarios whose id contains one of these comma-separated texts
   --writer-sync <s>   PRAGMA synchronous of the concurrent writer: off | normal | full (default off)
@@ -55,6 +57,8 @@ const OPTIONS = {
   quick: { type: 'boolean', default: false },
   reps: { type: 'string' },
   seed: { type: 'string' },
+  largest: { type: 'string' },
+  'startup-runs': { type: 'string' },
   levels: { type: 'string' },
   only: { type: 'string' },
   'writer-sync': { type: 'string' },
@@ -83,6 +87,9 @@ function parse() {
     if (!/^\d$/.test(l.trim())) throw new UsageError(`--levels takes levels 0 to 9, got "${l}"`);
     return Number(l);
   });
+  const largest = values.largest ?? 'rollback';
+  if (largest !== 'rollback' && largest !== 'wal') throw new UsageError(`--largest must be rollback or wal, got "${largest}"`);
+  const startupRuns = values['startup-runs'] === '0' ? 0 : positiveInt('startup-runs', values['startup-runs'], quick ? 3 : 10);
   const writerSync = values['writer-sync'] ?? 'off';
   if (!['off', 'normal', 'full'].includes(writerSync)) throw new UsageError(`--writer-sync must be off, normal or full, got "${writerSync}"`);
   return {
@@ -90,6 +97,8 @@ function parse() {
     quick,
     reps: positiveInt('reps', values.reps, quick ? 1 : 3),
     seed: positiveInt('seed', values.seed, 1),
+    largest: largest as JournalKind,
+    startupRuns,
     levels: [...new Set(levels)],
     only: values.only?.split(',').filter((s) => s !== ''),
     writerSync: writerSync as WriterSync,
@@ -100,16 +109,22 @@ function parse() {
   };
 }
 
+/**
+ * Grouped by writer, the peer first in each group, so every dbzip row runs close in time to the
+ * peer row it is divided by (the peer is always kept: the ratios need it).
+ */
 function scenarioList(levels: readonly number[], only: readonly string[] | undefined): Scenario[] {
   const list: Scenario[] = [];
   const add = (via: Via, level: number, writer: WriterMode) =>
-    list.push({ id: `${via}-L${level}${writer === 'none' ? '' : `+${writer}-writer`}`, via, level, writer });
-  const writers: WriterMode[] = ['none', 'wal', 'rollback'];
-  for (const level of levels) for (const writer of writers) add('library', level, writer);
-  // The CLI and the server add their own layers over the library: store mode shows them best.
-  for (const writer of writers) add('cli', 0, writer);
-  for (const writer of writers) add('http', 0, writer);
-  return only === undefined ? list : list.filter((s) => only.some((o) => s.id.includes(o)));
+    list.push({ id: `${via === 'peer' ? 'peer' : `${via}-L${level}`}${writer === 'none' ? '' : `+${writer}-writer`}`, via, level, writer });
+  for (const writer of ['none', 'wal', 'rollback'] as const) {
+    add('peer', 0, writer);
+    // The CLI and the server add their own layers over the library: store mode shows them best.
+    add('cli', 0, writer);
+    for (const level of levels) add('library', level, writer);
+    add('http', 0, writer);
+  }
+  return only === undefined ? list : list.filter((s) => s.via === 'peer' || only.some((o) => s.id.includes(o)));
 }
 
 /** Reads every file once so the first measured repetition does not pay for a cold page cache. */
@@ -182,7 +197,7 @@ async function main(): Promise<number> {
   const sqlite = String(memory.prepare('SELECT sqlite_version()').pluck().get());
   memory.close();
 
-  const data = ensureData(benchData, { totalMb: args.totalMb, seed: args.seed }, sqlite, log);
+  const data = ensureData(benchData, { totalMb: args.totalMb, seed: args.seed, largest: args.largest }, sqlite, log);
   // A run that was killed may have left writer rows behind: start from the generated state.
   for (const db of Object.values(data.writerDb)) resetLedger(path.join(data.dataDir, db));
   const dbFiles = data.databases.map((d) => path.join(data.dataDir, d.path));
@@ -196,6 +211,7 @@ async function main(): Promise<number> {
     scripts: compileRuntime(path.join(runDir, 'js')),
     distUrl: pathToFileURL(distIndex).href,
     cliBin,
+    peerScript: path.join(ROOT, 'bench', 'peer.py'),
     scratch,
     writerSync: args.writerSync,
     baselineMs: args.baselineMs,
@@ -227,6 +243,13 @@ async function main(): Promise<number> {
     }
   }
 
+  let startup: BenchRecord['startup'] = null;
+  const fixtures = path.join(ROOT, 'fixtures', 'data');
+  if (args.startupRuns > 0 && fs.existsSync(fixtures)) {
+    log(`startup: ${args.startupRuns} interleaved backups of fixtures/data by the CLI and by the peer`);
+    startup = await runStartup(ctx, fixtures, args.startupRuns);
+  } else if (args.startupRuns > 0) log('startup: skipped, fixtures/data is missing (npm run fixtures)');
+
   const profiles: ProfileSummary[] = [];
   if (args.profile) {
     const profiled: Scenario[] = [
@@ -256,9 +279,10 @@ async function main(): Promise<number> {
     runs,
     ceilings,
     stages,
+    startup,
     profiles,
     summary,
-    targets: judgeTargets(summary, data),
+    targets: judgeTargets(summary, data, startup),
     wallMs: Math.round(performance.now() - started),
   };
   delete (record.data as { root?: string }).root;

@@ -20,7 +20,8 @@ import type { ProcessMeasures } from './measure.js';
 import { watchTemp } from './tempfiles.js';
 import { checkLedger, clearWalHeader, monotonicMs, resetLedger, startWriter, windowStats, type LedgerCheck, type RunningWriter, type WindowStats, type WriterSync } from './writer.js';
 
-export type Via = 'library' | 'cli' | 'http';
+/** 'peer': bench/peer.py, the naive Python backup every dbzip row is compared with. */
+export type Via = 'library' | 'cli' | 'http' | 'peer';
 export type WriterMode = 'none' | 'wal' | 'rollback';
 
 export interface Scenario {
@@ -28,6 +29,8 @@ export interface Scenario {
   via: Via;
   level: number;
   writer: WriterMode;
+  /** dbzip's `check` option; the default ('quick') when left out. */
+  check?: 'quick' | 'none';
 }
 
 export interface ScenarioRun {
@@ -72,6 +75,8 @@ export interface Context {
   scripts: CompiledScripts;
   distUrl: string;
   cliBin: string;
+  /** bench/peer.py, run with python3. */
+  peerScript: string;
   scratch: string;
   writerSync: WriterSync;
   /** How long the writer runs alone, just before each backup, for the comparison. */
@@ -171,9 +176,9 @@ interface ZipFacts {
 }
 
 /** Reads manifest.json from the zip and, when asked, extracts one database to check the ledger in it. */
-async function inspectZip(zipPath: string, ledgerEntry: string | undefined, scratch: string): Promise<ZipFacts> {
+async function inspectZip(zipPath: string, ledgerEntry: string | undefined, scratch: string, peerManifest: Manifest | undefined): Promise<ZipFacts> {
   const zip = await yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false, validateEntrySizes: true });
-  let manifest: Manifest | undefined;
+  let manifest: Manifest | undefined = peerManifest;
   let ledger: LedgerCheck | null = null;
   try {
     for await (const entry of zip.eachEntry()) {
@@ -270,6 +275,25 @@ async function download(url: string, file: string): Promise<{ ttfbMs: number; du
   return { ttfbMs, durationMs: performance.now() - start };
 }
 
+/** What bench/peer.py prints on its last line. */
+interface PeerReport {
+  databases: { path: string; bytes: number }[];
+  peakRssBytes: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+}
+
+/** The peer has no manifest: one is made from its report and the files it read, for the same tables. */
+function peerManifest(ctx: Context, report: PeerReport): Manifest {
+  const written = new Set(report.databases.map((d) => d.path));
+  return {
+    databases: report.databases.map((d) => ({ path: d.path, bytes: d.bytes })),
+    assets: ctx.data.files.filter((f) => f.kind === 'asset').map((f) => ({ path: f.path, bytes: f.bytes })),
+    skipped: ctx.data.files.filter((f) => f.path.endsWith('.db') && !f.path.includes('/') && !written.has(f.path)).map((f) => ({ path: f.path, code: 'NOT_SQLITE' })),
+    pin: { windowMs: null },
+  } as unknown as Manifest;
+}
+
 interface Executed {
   durationMs: number;
   ttfbMs: number | null;
@@ -278,6 +302,27 @@ interface Executed {
   clientCpuMs: number;
   /** Monotonic time the backup began, for the writer's window. */
   startedAtMs: number;
+  /** The peer's stand-in for manifest.json. */
+  manifest?: Manifest;
+}
+
+/** Runs a command to its exit; rejects with its stderr when it fails. */
+async function runToExit(label: string, command: string, args: string[], env: NodeJS.ProcessEnv, track: (pid: number | undefined) => void): Promise<{ stdout: string; durationMs: number }> {
+  const start = performance.now();
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child.pid);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const durationMs = performance.now() - start;
+  if (code !== 0) throw new Error(`${label} exited with ${code}: ${stderr.trim()}`);
+  return { stdout, durationMs };
 }
 
 async function withGo<T>(handle: ChildHandle, beforeGo: () => Promise<void>, run: (startedAt: number) => Promise<T>): Promise<T> {
@@ -290,7 +335,7 @@ async function withGo<T>(handle: ChildHandle, beforeGo: () => Promise<void>, run
 async function execute(ctx: Context, scenario: Scenario, outPath: string, tmpDir: string, track: (pid: number | undefined) => void, beforeGo: () => Promise<void>): Promise<Executed> {
   const env = { ...process.env, TMPDIR: tmpDir, SQLITE_TMPDIR: tmpDir };
   if (scenario.via === 'library') {
-    const handle = startChild(ctx, { kind: 'library', distUrl: ctx.distUrl, dataDir: ctx.data.dataDir, level: scenario.level, outPath, tmpDir }, env, track);
+    const handle = startChild(ctx, { kind: 'library', distUrl: ctx.distUrl, dataDir: ctx.data.dataDir, level: scenario.level, ...(scenario.check === undefined ? {} : { check: scenario.check }), outPath, tmpDir }, env, track);
     return withGo(handle, beforeGo, async (startedAtMs) => {
       const result = await handle.result;
       await handle.exited;
@@ -311,22 +356,33 @@ async function execute(ctx: Context, scenario: Scenario, outPath: string, tmpDir
       return { durationMs: got.durationMs, ttfbMs: got.ttfbMs, announcedSize: null, measures: result.measures, clientCpuMs: (used.user + used.system) / 1000, startedAtMs };
     });
   }
+  if (scenario.via === 'peer') {
+    await beforeGo();
+    const startedAtMs = monotonicMs();
+    const { stdout, durationMs } = await runToExit('peer.py', 'python3', [ctx.peerScript, ctx.data.dataDir, outPath], env, track);
+    const report = JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null') as PeerReport;
+    const measures: ProcessMeasures = {
+      startMs: startedAtMs,
+      endMs: startedAtMs + durationMs,
+      loopDelayMaxMs: NaN,
+      loopDelayP99Ms: NaN,
+      peakRssBytes: report.peakRssBytes,
+      rssAtStartBytes: NaN,
+      wcharBytes: null,
+      storageWriteBytes: null,
+      cpuUserMs: report.cpuUserMs,
+      cpuSystemMs: report.cpuSystemMs,
+    };
+    return { durationMs, ttfbMs: null, announcedSize: null, measures, clientCpuMs: 0, startedAtMs, manifest: peerManifest(ctx, report) };
+  }
   // The CLI as users run it; probe.js only measures from inside it.
   await beforeGo();
   const probeOut = path.join(ctx.scratch, 'probe.json');
   fs.rmSync(probeOut, { force: true });
   const startedAtMs = monotonicMs();
-  const start = performance.now();
   const args = ['--import', pathToFileURL(ctx.scripts.probe).href, ctx.cliBin, 'backup', ctx.data.dataDir, '-o', outPath, '--force', '--quiet', '--level', String(scenario.level)];
-  const child = spawn(process.execPath, args, { env: { ...env, BENCH_PROBE_OUT: probeOut }, stdio: ['ignore', 'ignore', 'pipe'] });
-  track(child.pid);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const durationMs = performance.now() - start;
-  if (code !== 0) throw new Error(`dbzip backup exited with ${code}: ${stderr.trim()}`);
+  if (scenario.check !== undefined) args.push('--check', scenario.check);
+  const { durationMs } = await runToExit('dbzip backup', process.execPath, args, { ...env, BENCH_PROBE_OUT: probeOut }, track);
   const probe = JSON.parse(fs.readFileSync(probeOut, 'utf8')) as { measures: ProcessMeasures };
   return { durationMs, ttfbMs: null, announcedSize: null, measures: probe.measures, clientCpuMs: 0, startedAtMs };
 }
@@ -408,7 +464,7 @@ export async function runScenario(ctx: Context, scenario: Scenario, rep: number)
         ledger: null,
       };
     }
-    const facts = await inspectZip(outPath, writerDb, ctx.scratch);
+    const facts = await inspectZip(outPath, writerDb, ctx.scratch, executed.manifest);
     if (run.writer !== null) run.writer.ledger = facts.ledger;
     run.dbBytes = facts.manifest.databases.reduce((n, d) => n + d.bytes, 0);
     run.inputBytes = run.dbBytes + facts.manifest.assets.reduce((n, a) => n + a.bytes, 0);
@@ -445,4 +501,31 @@ export async function runMeasureChild<T extends MeasureTask>(ctx: Context, task:
   await handle.exited;
   if (result.kind !== task.kind) throw new Error(`expected a ${task.kind} result`);
   return result as Extract<ChildResult, { kind: T['kind'] }>;
+}
+
+export interface StartupRuns {
+  /** The data dir backed up (fixtures/data), its database bytes, and the wall time of each run, ms. */
+  dataDir: string;
+  dbzipMs: number[];
+  peerMs: number[];
+}
+
+/**
+ * A small data dir, where start-up is most of the work: `dbzip backup` (no probe preloaded) and
+ * the peer, alternated `runs` times, spawn to exit.
+ */
+export async function runStartup(ctx: Context, dataDir: string, runs: number): Promise<StartupRuns> {
+  const out = path.join(ctx.scratch, 'startup.zip');
+  const result: StartupRuns = { dataDir, dbzipMs: [], peerMs: [] };
+  const env = { ...process.env };
+  const none = () => {};
+  const dbzip = async () => result.dbzipMs.push((await runToExit('dbzip backup', process.execPath, [ctx.cliBin, 'backup', dataDir, '-o', out, '--force', '--quiet'], env, none)).durationMs);
+  const peer = async () => result.peerMs.push((await runToExit('peer.py', 'python3', [ctx.peerScript, dataDir, out], env, none)).durationMs);
+  // Each goes first in every other pair, so neither always follows the other's cache effects.
+  for (let i = 0; i < runs; i++) {
+    if (i % 2 === 0) await dbzip().then(peer);
+    else await peer().then(dbzip);
+  }
+  fs.rmSync(out, { force: true });
+  return result;
 }
