@@ -176,9 +176,13 @@ export class OutputError extends DbzipError {
   }
 }
 
+/** The message of anything thrown, for a line that names its context. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Wraps anything thrown into a DbzipError without losing the original as `cause`. */
 export function toDbzipError(error: unknown, fallback: ErrorCode, context: string): DbzipError {
   if (error instanceof DbzipError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new DbzipError(fallback, `${context}: ${message}`, { cause: error });
+  return new DbzipError(fallback, `${context}: ${errorMessage(error)}`, { cause: error });
 }

@@ -104,12 +104,26 @@ const MISSPELLINGS: Record<string, string> = {
   maxBytes: 'maxDatabaseBytes',
 };
 
-function checkMisspellings(options: object): void {
+/**
+ * Refuses any key that is not an option: a misspelt option silently ignored is an option not applied.
+ * `known` is a record over every key of the options type, so adding an option without listing it
+ * fails to compile.
+ */
+export function checkKeys(options: object, known: Record<string, true>, misspellings: Record<string, string> = MISSPELLINGS): void {
   for (const key of Object.keys(options)) {
-    const meant = MISSPELLINGS[key];
+    const meant = misspellings[key];
     if (meant !== undefined) throw new OptionsError(`unknown option "${key}"; did you mean "${meant}"?`);
+    if (known[key] !== true) throw new OptionsError(`unknown option "${key}"`);
   }
 }
+
+const BACKUP_KEYS = {
+  dataDir: true, extensions: true, recursive: true, assets: true, version: true, databases: true, strict: true, level: true,
+  maxDatabaseBytes: true, busyTimeoutMs: true, pin: true, pinOrder: true, date: true, signal: true, logger: true,
+} as const satisfies Record<keyof BackupOptions, true>;
+const SCAN_KEYS = {
+  dataDir: true, extensions: true, recursive: true, assets: true, version: true,
+} as const satisfies Record<keyof ScanOptions, true>;
 
 /** Option validators shared by every options module; messages name the option. */
 export function stringList(name: string, value: unknown): readonly string[] | undefined {
@@ -134,40 +148,55 @@ export function integer(name: string, value: unknown, fallback: number, min: num
   return value;
 }
 
-/** An asset folder or database name must stay inside the data directory. */
+/** dbzip's own folder in a data directory (spool, pre-restore backups): never archived, never restored into. */
+export const PRIVATE_FOLDER = '.dbzip';
+
+/** An asset folder or database name must stay inside the data directory, and out of dbzip's own folder. */
 function relativeInside(name: string, value: string): string {
   const normal = path.posix.normalize(value.replaceAll('\\', '/')).replace(/\/+$/, '');
   if (normal === '' || normal === '.' || path.posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
     throw new OptionsError(`option "${name}" must name a path inside the data directory, got "${value}"`);
   }
+  if (normal.split('/')[0] === PRIVATE_FOLDER) {
+    throw new OptionsError(`option "${name}": "${value}" is inside dbzip's private folder ${PRIVATE_FOLDER}/, which is never archived or restored`);
+  }
   return normal;
 }
 
-export function resolveScanOptions(options: ScanOptions): ResolvedScanOptions {
+/** Validated file endings, lower-cased; undefined when not given. */
+export function extensionList(name: string, value: unknown): readonly string[] | undefined {
+  const extensions = stringList(name, value);
+  for (const ext of extensions ?? []) {
+    if (!ext.startsWith('.') || ext.includes('/')) throw new OptionsError(`option "${name}": "${ext}" must start with "." and hold no "/"`);
+  }
+  return extensions?.map((e) => e.toLowerCase());
+}
+
+/** Validated asset folders, normalised; undefined when not given. */
+export function assetFolderList(name: string, value: unknown): readonly string[] | undefined {
+  return stringList(name, value)?.map((folder) => relativeInside(name, folder));
+}
+
+export function resolveScanOptions(options: ScanOptions, known: Record<string, true> = SCAN_KEYS): ResolvedScanOptions {
   if (options === null || typeof options !== 'object') throw new OptionsError('options must be an object');
-  checkMisspellings(options);
+  checkKeys(options, known);
   if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
     throw new OptionsError('option "dataDir" is required and must be a non-empty string');
   }
-  const extensions = stringList('extensions', options.extensions) ?? DEFAULTS.extensions;
-  for (const ext of extensions) {
-    if (!ext.startsWith('.') || ext.includes('/')) throw new OptionsError(`option "extensions": "${ext}" must start with "." and hold no "/"`);
-  }
-  const assets = stringList('assets', options.assets)?.map((a) => relativeInside('assets', a));
   if (options.version !== undefined && (typeof options.version !== 'string' || options.version.trim() === '')) {
     throw new OptionsError('option "version" must be a non-empty string');
   }
   return {
     dataDir: path.resolve(options.dataDir),
-    extensions: extensions.map((e) => e.toLowerCase()),
+    extensions: extensionList('extensions', options.extensions) ?? DEFAULTS.extensions,
     recursive: bool('recursive', options.recursive, DEFAULTS.recursive),
-    assets,
+    assets: assetFolderList('assets', options.assets),
     version: options.version?.trim(),
   };
 }
 
 export function resolveBackupOptions(options: BackupOptions): ResolvedBackupOptions {
-  const scan = resolveScanOptions(options);
+  const scan = resolveScanOptions(options, BACKUP_KEYS);
   if (options.pin !== undefined && !PIN_MODES.includes(options.pin)) {
     throw new OptionsError(`option "pin" must be one of ${PIN_MODES.join(', ')}, got ${String(options.pin)}`);
   }

@@ -288,7 +288,7 @@ describe('restore: verify first, change nothing on refusal', () => {
       [{ dryrun: true }, /unknown option "dryrun"; did you mean "dryRun"\?/],
       [{ archive: '' }, /option "archive" is required/],
       [{ maxRatio: 0 }, /option "maxRatio"/],
-      [{ assets: ['../up'] }, /option "assets" must name folders inside the data directory/],
+      [{ assets: ['../up'] }, /option "assets" must name a path inside the data directory/],
       [{ removeArchive: true }, /option "removeArchive" is only allowed for an archive inside/],
     ];
     for (const [extra, message] of cases) {

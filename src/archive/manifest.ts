@@ -5,6 +5,8 @@
 
 export const MANIFEST_NAME = 'manifest.json';
 export const VERSION_NAME = 'VERSION';
+/** `VERSION` holds one version string: larger is not ours, in a data directory or in an archive. */
+export const MAX_VERSION_BYTES = 64 * 1024;
 export const MANIFEST_FORMAT = 'dbzip';
 export const MANIFEST_FORMAT_VERSION = 1;
 

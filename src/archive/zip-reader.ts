@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { ArchiveError, OptionsError } from '../errors.js';
+import { ArchiveError, errorMessage, OptionsError } from '../errors.js';
 import { MAX_BUFFER_BYTES } from '../options.js';
 
 export interface ZipReaderOptions {
@@ -102,10 +102,6 @@ export function entryNameProblem(name: string): string | null {
   if (segments.includes('..')) return 'name has a ".." segment';
   if (segments.some((s) => s === '' || s === '.')) return 'name has an empty or "." segment';
   return null;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Keeps ArchiveErrors as they are; anything else (zlib, I/O, yauzl) becomes one naming the entry. */

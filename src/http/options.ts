@@ -1,6 +1,6 @@
 import { FILE_PREFIX_PATTERN } from '../archive/file-name.js';
 import { OptionsError } from '../errors.js';
-import { resolveBackupOptions, type BackupOptions, type Logger, type ResolvedBackupOptions } from '../options.js';
+import { integer, resolveBackupOptions, type BackupOptions, type Logger, type ResolvedBackupOptions } from '../options.js';
 import { apiKeyWeakness, keyDigest } from './auth.js';
 
 /**
@@ -131,14 +131,6 @@ const MISSPELLINGS: Record<string, string> = {
   signal: 'each request has its own signal, aborted when the client goes away',
   date: 'every download is stamped with the time it starts',
 };
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new OptionsError(`option "${name}" must be a whole number from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
 
 function resolveAuth(auth: unknown): ResolvedAuth {
   if (auth === undefined) return { kind: 'unconfigured' };

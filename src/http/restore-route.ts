@@ -13,7 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { ArchiveError, DataDirError, DbzipError, OptionsError, PayloadTooLargeError } from '../errors.js';
+import { ArchiveError, DbzipError, OptionsError, PayloadTooLargeError } from '../errors.js';
+import { checkDataDir } from '../scan/index.js';
 import { createSpool, restore, type RestoreOptions, type RestoreReport } from '../restore/index.js';
 import type { AppEnv, RouteDeps } from './context.js';
 import { withRequestId } from './logging.js';
@@ -200,14 +201,6 @@ async function receive(body: ReadableStream<Uint8Array>, file: string, o: Receiv
   } finally {
     clearInterval(stall);
   }
-}
-
-/** Fails with DATA_DIR_NOT_FOUND (503) before a spool is made in a folder that is not there. */
-async function checkDataDir(dataDir: string): Promise<void> {
-  const stat = await fs.stat(dataDir).catch((error: NodeJS.ErrnoException) => {
-    throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} does not exist`, { cause: error });
-  });
-  if (!stat.isDirectory()) throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} is not a directory`);
 }
 
 /** The report without server paths: everything is named relative to the data directory. */

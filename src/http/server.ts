@@ -1,8 +1,8 @@
-import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
-import { DataDirError, OptionsError } from '../errors.js';
+import { OptionsError } from '../errors.js';
+import { checkDataDir } from '../scan/index.js';
 import { createApp } from './app.js';
 import { errorBody } from './error-status.js';
 import { createLogger } from './logging.js';
@@ -22,14 +22,6 @@ export interface RunningServer {
 
 /** `http://host:port`, with brackets around an IPv6 address. */
 export const serverUrl = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-
-/** Fails fast on a missing data directory: a server that can only answer 503 should not start. */
-async function checkDataDir(dataDir: string): Promise<void> {
-  const stat = await fs.stat(dataDir).catch((error: NodeJS.ErrnoException) => {
-    throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} cannot be read: ${error.code ?? error.message}`, { cause: error });
-  });
-  if (!stat.isDirectory()) throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} is not a directory`);
-}
 
 /**
  * Builds the app and listens. Refuses to start without a key unless `auth: { none: true }` is

@@ -6,7 +6,8 @@ import type { ZipEntry, ZipReader } from '../archive/zip-reader.js';
 import { ArchiveError } from '../errors.js';
 import type { Logger } from '../options.js';
 import { checkpointQuietly } from '../snapshot/apply-image.js';
-import { fsyncDirs, makeParents, removeEmptyDirs, removeSidecars, stageBuffer, stageEntry } from './files.js';
+import { fsyncDirs } from '../durable.js';
+import { makeParents, removeEmptyDirs, removeSidecars, stageBuffer, stageEntry } from './files.js';
 import type { PlanItem } from './plan.js';
 
 export interface ApplyContext {

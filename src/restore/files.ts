@@ -21,20 +21,6 @@ export function stagingPathFor(target: string): string {
   return `${target}${STAGING_MARK}${randomBytes(8).toString('hex')}`;
 }
 
-/** fsync a folder so a rename or unlink in it survives a power cut. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-export async function fsyncDirs(dirs: Iterable<string>): Promise<void> {
-  for (const dir of new Set(dirs)) await fsyncDir(dir);
-}
-
 /** The mode a new file should get: the replaced file's, else 0644. */
 async function modeFor(target: string): Promise<number> {
   const stat = await fs.lstat(target).catch(() => null);

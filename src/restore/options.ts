@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { resolveZipReaderOptions, type ResolvedZipReaderOptions, type ZipReaderOptions } from '../archive/zip-reader.js';
 import { OptionsError } from '../errors.js';
-import { bool, DEFAULTS, integer, MAX_BUFFER_BYTES, silentLogger, stringList, type Logger } from '../options.js';
+import { assetFolderList, bool, checkKeys, DEFAULTS, extensionList, integer, MAX_BUFFER_BYTES, silentLogger, type Logger } from '../options.js';
 import type { RestorePlan } from './plan.js';
 
 /**
@@ -79,10 +79,11 @@ export const RESTORE_DEFAULTS = {
 } as const;
 
 const MODES: readonly RestoreMode[] = ['online', 'offline'];
-const KEYS = new Set([
-  'archive', 'dataDir', 'mode', 'dryRun', 'exact', 'force', 'keepPreRestore', 'appVersion', 'removeArchive', 'confirm',
-  'extensions', 'recursive', 'assets', 'maxDatabaseBytes', 'busyTimeoutMs', 'signal', 'logger', 'maxEntries', 'maxTotalBytes', 'maxRatio',
-]);
+const KEYS = {
+  archive: true, dataDir: true, mode: true, dryRun: true, exact: true, force: true, keepPreRestore: true, appVersion: true,
+  removeArchive: true, confirm: true, extensions: true, recursive: true, assets: true, maxDatabaseBytes: true, busyTimeoutMs: true,
+  signal: true, logger: true, maxEntries: true, maxTotalBytes: true, maxRatio: true,
+} as const satisfies Record<keyof RestoreOptions, true>;
 const MISSPELLINGS: Record<string, string> = {
   datadir: 'dataDir', data_dir: 'dataDir', file: 'archive', zip: 'archive', zipPath: 'archive', dry_run: 'dryRun', dryrun: 'dryRun',
   yes: 'confirm', version: 'appVersion', keep: 'keepPreRestore', keepPreRestoreBackups: 'keepPreRestore',
@@ -96,11 +97,7 @@ function nonEmpty(name: string, value: unknown): string {
 /** Resolves and validates once; every message names the option. */
 export function resolveRestoreOptions(options: RestoreOptions): ResolvedRestoreOptions {
   if (options === null || typeof options !== 'object') throw new OptionsError('options must be an object');
-  for (const key of Object.keys(options)) {
-    const meant = MISSPELLINGS[key];
-    if (meant !== undefined) throw new OptionsError(`unknown option "${key}"; did you mean "${meant}"?`);
-    if (!KEYS.has(key)) throw new OptionsError(`unknown option "${key}"`);
-  }
+  checkKeys(options, KEYS, MISSPELLINGS);
   const archive = path.resolve(nonEmpty('archive', options.archive));
   const dataDir = path.resolve(nonEmpty('dataDir', options.dataDir));
   if (options.mode !== undefined && !MODES.includes(options.mode)) {
@@ -111,17 +108,6 @@ export function resolveRestoreOptions(options: RestoreOptions): ResolvedRestoreO
   }
   if (options.confirm !== undefined && typeof options.confirm !== 'function') throw new OptionsError('option "confirm" must be a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new OptionsError('option "signal" must be an AbortSignal');
-  const extensions = stringList('extensions', options.extensions);
-  for (const ext of extensions ?? []) {
-    if (!ext.startsWith('.') || ext.includes('/')) throw new OptionsError(`option "extensions": "${ext}" must start with "." and hold no "/"`);
-  }
-  const assets = stringList('assets', options.assets)?.map((folder) => {
-    const normal = path.posix.normalize(folder.replaceAll('\\', '/')).replace(/\/+$/, '');
-    if (normal === '.' || normal === '..' || normal.startsWith('../') || path.posix.isAbsolute(normal) || normal.split('/')[0] === '.dbzip') {
-      throw new OptionsError(`option "assets" must name folders inside the data directory, got "${folder}"`);
-    }
-    return normal;
-  });
   return {
     archive,
     dataDir,
@@ -133,9 +119,9 @@ export function resolveRestoreOptions(options: RestoreOptions): ResolvedRestoreO
     appVersion: options.appVersion?.trim(),
     removeArchive: bool('removeArchive', options.removeArchive, false),
     confirm: options.confirm,
-    extensions: extensions?.map((e) => e.toLowerCase()),
+    extensions: extensionList('extensions', options.extensions),
     recursive: options.recursive === undefined ? undefined : bool('recursive', options.recursive, false),
-    assets,
+    assets: assetFolderList('assets', options.assets),
     maxDatabaseBytes: integer('maxDatabaseBytes', options.maxDatabaseBytes, DEFAULTS.maxDatabaseBytes, 1, MAX_BUFFER_BYTES),
     busyTimeoutMs: integer('busyTimeoutMs', options.busyTimeoutMs, DEFAULTS.busyTimeoutMs, 0, 600_000),
     limits: resolveZipReaderOptions({

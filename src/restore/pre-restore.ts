@@ -12,7 +12,7 @@ import type { Manifest } from '../archive/manifest.js';
 import { createBackup, type Backup } from '../backup.js';
 import { DbzipError, OutputError } from '../errors.js';
 import { DEFAULTS, type BackupOptions } from '../options.js';
-import { fsyncDir } from './files.js';
+import { fsyncDir } from '../durable.js';
 import type { ResolvedRestoreOptions } from './options.js';
 import { PRIVATE_FOLDER } from './spool.js';
 

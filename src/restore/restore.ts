@@ -6,9 +6,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { VERSION_NAME } from '../archive/manifest.js';
 import { withZipReader } from '../archive/zip-reader.js';
-import { AbortedError, ArchiveError, DataDirError, DbzipError, OptionsError, RestoreError } from '../errors.js';
+import { AbortedError, ArchiveError, DbzipError, errorMessage, OptionsError, RestoreError } from '../errors.js';
+import { checkDataDir, readVersionFile } from '../scan/data-dir.js';
 import { verifyArchive, type VerifyReport } from '../verify/index.js';
 import type { ApplyContext } from './apply-common.js';
 import { applyOffline, settleTargets } from './apply-offline.js';
@@ -45,27 +45,6 @@ export interface RestoreReport {
   durationMs: number;
 }
 
-/** Resolves the data directory through links; it must exist. */
-async function checkDataDir(dataDir: string): Promise<string> {
-  let real: string;
-  try {
-    real = await fs.realpath(dataDir);
-  } catch (error) {
-    throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} does not exist; create it first (an empty folder is fine)`, { cause: error });
-  }
-  if (!(await fs.stat(real)).isDirectory()) throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} is not a directory`);
-  return real;
-}
-
-/** `<dataDir>/VERSION` trimmed, or null when there is none (or it is not a small regular file). */
-async function readVersionFile(dataDir: string): Promise<string | null> {
-  const file = path.join(dataDir, VERSION_NAME);
-  const stat = await fs.lstat(file).catch(() => null);
-  if (stat === null || !stat.isFile() || stat.size > 64 * 1024) return null;
-  const text = (await fs.readFile(file, 'utf8')).trim();
-  return text === '' ? null : text;
-}
-
 function refused(reasons: readonly string[]): RestoreError {
   const message = reasons.length === 1 ? `restore refused: ${reasons[0]}` : `restore refused (${reasons.length} problems):\n- ${reasons.join('\n- ')}`;
   return new RestoreError('RESTORE_REFUSED', message);
@@ -73,10 +52,6 @@ function refused(reasons: readonly string[]): RestoreError {
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError('the restore was cancelled; nothing in the data directory was changed', { cause: signal.reason });
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Names what changed before the failure and how to undo it. */

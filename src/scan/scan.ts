@@ -1,9 +1,9 @@
-import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DataDirError, OptionsError } from '../errors.js';
+import { checkDataDir, readVersionFile } from './data-dir.js';
 import type { SkippedEntry } from '../archive/manifest.js';
-import type { ResolvedScanOptions } from '../options.js';
+import { PRIVATE_FOLDER, type ResolvedScanOptions } from '../options.js';
 import { DBZIP_VERSION } from '../version.js';
 
 /**
@@ -41,8 +41,6 @@ export interface ScanResult {
   versionSource: 'option' | 'data-dir' | 'dbzip';
 }
 
-/** Folders the database walk never enters: dbzip's own spool and pre-restore backups. */
-export const PRIVATE_FOLDER = '.dbzip';
 
 /** Code-unit order: the same on every machine and locale. */
 export const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
@@ -52,25 +50,6 @@ function badNameReason(name: string): string | undefined {
   if (name.includes('\uFFFD')) return 'file name is not valid UTF-8';
   if (name.includes('\\')) return 'file name holds a backslash, which zip readers may treat as a folder separator';
   return undefined;
-}
-
-async function checkDataDir(dataDir: string): Promise<void> {
-  let stat;
-  try {
-    stat = await fs.stat(dataDir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} does not exist`, { cause: error });
-    }
-    throw new DataDirError('DATA_DIR_UNREADABLE', dataDir, `data directory ${dataDir} cannot be read: ${code ?? String(error)}`, { cause: error });
-  }
-  if (!stat.isDirectory()) throw new DataDirError('DATA_DIR_NOT_FOUND', dataDir, `data directory ${dataDir} is not a directory`);
-  try {
-    await fs.access(dataDir, fsConstants.R_OK | fsConstants.X_OK);
-  } catch (error) {
-    throw new DataDirError('DATA_DIR_UNREADABLE', dataDir, `data directory ${dataDir} cannot be read: permission denied`, { cause: error });
-  }
 }
 
 async function readDir(absDir: string, relDir: string, skipped: SkippedEntry[]) {
@@ -169,17 +148,8 @@ async function resolveAssetFolders(opts: ResolvedScanOptions): Promise<string[]>
 
 async function resolveVersion(opts: ResolvedScanOptions): Promise<Pick<ScanResult, 'version' | 'versionSource'>> {
   if (opts.version !== undefined) return { version: opts.version, versionSource: 'option' };
-  try {
-    const file = path.join(opts.dataDir, 'VERSION');
-    const stat = await fs.lstat(file);
-    if (stat.isFile() && stat.size <= 1024) {
-      const text = (await fs.readFile(file, 'utf8')).trim();
-      if (text !== '') return { version: text, versionSource: 'data-dir' };
-    }
-  } catch {
-    // No VERSION file in the data dir: fall back to dbzip's own version.
-  }
-  return { version: DBZIP_VERSION, versionSource: 'dbzip' };
+  const file = await readVersionFile(opts.dataDir);
+  return file === null ? { version: DBZIP_VERSION, versionSource: 'dbzip' } : { version: file, versionSource: 'data-dir' };
 }
 
 /** Lists what a backup of `opts.dataDir` would read, without opening any database. */

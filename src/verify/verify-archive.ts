@@ -10,6 +10,7 @@ import {
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
   MANIFEST_NAME,
+  MAX_VERSION_BYTES,
   VERSION_NAME,
   type AssetEntry,
   type DatabaseEntry,
@@ -18,7 +19,7 @@ import {
   type SkippedEntry,
 } from '../archive/manifest.js';
 import { ZipReader, entryLabel, entryNameProblem, resolveZipReaderOptions, type ZipEntry, type ZipReaderOptions } from '../archive/zip-reader.js';
-import { ArchiveError, OptionsError } from '../errors.js';
+import { ArchiveError, errorMessage, OptionsError } from '../errors.js';
 import { DEFAULTS, MAX_BUFFER_BYTES } from '../options.js';
 import { checkDatabaseImage, readImageHeader } from '../snapshot/image-check.js';
 
@@ -56,8 +57,6 @@ export interface VerifyReport {
   totalBytes: number;
 }
 
-/** `VERSION` holds one version string; anything bigger is not ours. */
-const MAX_VERSION_BYTES = 64 * 1024;
 /** Roomy for `maxEntries` assets at a few hundred bytes of JSON each. */
 const MAX_MANIFEST_BYTES = 64 * 1024 ** 2;
 
@@ -74,10 +73,6 @@ function resolveVerifyOptions(options: VerifyOptions): ResolvedVerifyOptions {
     throw new OptionsError(`option "maxDatabaseBytes" must be a whole number from 1 to ${MAX_BUFFER_BYTES}, got ${String(maxDatabaseBytes)}`);
   }
   return { zip, maxDatabaseBytes };
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** ArchiveErrors from the reader already name the entry; keep their wording. */

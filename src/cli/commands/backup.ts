@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { backupFileName } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
+import { fsyncDir } from '../../durable.js';
 import { DbzipError, OutputError } from '../../errors.js';
 import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { writeAll, type CliIo } from '../io.js';
@@ -42,15 +43,6 @@ function progressTap(io: CliIo, backup: Backup, quiet: boolean): { tap: Transfor
     },
   });
   return { tap, stop: () => bar?.stop() };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Writes to `<file>.partial`, fsyncs, then renames: an interrupted run never leaves a file that looks complete. */
