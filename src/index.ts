@@ -1,4 +1,8 @@
-/** dbzip's public API: named re-exports only. */
+/**
+ * dbzip's library: back up, inspect, verify and restore. Named re-exports only.
+ * Not exported here, on purpose: the HTTP app (`dbzip/http`) and the CLI (`dbzip/cli`). They load
+ * Hono, zod, pino and commander, which a harness that only backs up should not pay for at import.
+ */
 export { createBackup } from './backup.js';
 export type { Backup, BackupPlan } from './backup.js';
 export { inspect } from './inspect.js';
@@ -11,9 +15,5 @@ export { DEFAULTS } from './options.js';
 export type { BackupOptions, ScanOptions, PinMode, Logger } from './options.js';
 export type { Manifest, DatabaseEntry, AssetEntry, SkippedEntry, SkipCode, PinInfo, JournalMode } from './archive/manifest.js';
 export { backupFileName } from './archive/file-name.js';
-export { createApp, startServer, HTTP_DEFAULTS, ERROR_STATUS } from './http/index.js';
-export type { DbzipApp, RunningServer, AppOptions, ServerOptions, AuthOption, RateLimitOption, ErrorBody, HttpErrorCode } from './http/index.js';
-export { runCli } from './cli/run-cli.js';
-export type { CliIo } from './cli/io.js';
 export * from './errors.js';
 export { DBZIP_VERSION } from './version.js';
