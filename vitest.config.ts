@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Browser end-to-end tests run separately (playwright), not in the unit run.
     exclude: ['test/e2e/**', '**/node_modules/**'],
+    // The CLI, server and worker tests run dist/: refuse to start on a missing or stale build.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // better-sqlite3 is a native addon: child processes, not worker threads.

@@ -95,8 +95,8 @@ describe('authentication', () => {
 });
 
 describe('options', () => {
-  test('the package entry exports createApp, startServer and the defaults', async () => {
-    const api = await import('../src/index.js');
+  test('the dbzip/http entry exports createApp, startServer and the defaults', async () => {
+    const api = await import('../src/http/index.js');
     expect(typeof api.createApp).toBe('function');
     expect(typeof api.startServer).toBe('function');
     expect(api.HTTP_DEFAULTS).toMatchObject({ maxConcurrent: 2, filePrefix: 'dbzip', host: '127.0.0.1', port: 8080, shutdownTimeoutMs: 30_000 });
