@@ -9,7 +9,7 @@ import { SERVE_SETTINGS } from '../src/cli/commands/serve.js';
 import type { CliIo } from '../src/cli/io.js';
 import { runCli } from '../src/cli/run-cli.js';
 import { makeBigDatabase } from './helpers/backup.js';
-import { newKey, rawGet, readAll, unzip } from './http-helpers.js';
+import { newKey, rawGet, readAll, refusesConnections, unzip, waitFor } from './http-helpers.js';
 import { test, withTimeout } from './helpers/tmp.js';
 
 interface Session {
@@ -179,8 +179,8 @@ describe('dbzip serve', () => {
     download.res.pause();
     const body = readAll(download.res);
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    await expect(fetch(`${url}/api/health`)).rejects.toThrow();
+    // Waits for the listener to close (the event), not for a guessed time.
+    await waitFor(() => refusesConnections(`${url}/api/health`), 10_000, 'the listener closed after SIGTERM');
     download.res.resume();
     const files = await unzip(await withTimeout(body, 20_000, 'download across SIGTERM'));
     expect(files.has('big.db')).toBe(true);

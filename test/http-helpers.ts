@@ -93,10 +93,13 @@ export function rowCount(image: Buffer, table = 't'): number {
 export const openFdCount = (): number => fs.readdirSync('/proc/self/fd').length;
 export const threadCount = (): number => fs.readdirSync('/proc/self/task').length;
 
-/** Polls `check` every 25 ms until it is true; rejects with `what` after `ms`. */
-export async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+/** Polls `check` (sync or async) every 25 ms until it is true; rejects with `what` after `ms`. */
+/** True once nothing accepts connections at `url` any more. */
+export const refusesConnections = (url: string): Promise<boolean> => fetch(url).then(() => false, () => true);
+
+export async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

@@ -1,5 +1,6 @@
 /** The real server on an ephemeral loopback port, with real HTTP clients (fetch and node:http). */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -20,6 +21,7 @@ import {
   openFdCount,
   rawGet,
   readAll,
+  refusesConnections,
   rowCount,
   threadCount,
   unzip,
@@ -248,7 +250,7 @@ describe('failures and cancellation', () => {
     makeSmallDatabase(path.join(tmpDir, 'a.db'), 3, 'wal');
     fs.mkdirSync(path.join(tmpDir, 'assets'));
     for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(tmpDir, 'assets', `f${i}.bin`), Buffer.alloc(256 * 1024, i));
-    const { server, headers } = await start(onTestFinished, { dataDir: tmpDir, maxConcurrent: 4 });
+    const { server, headers, lines } = await start(onTestFinished, { dataDir: tmpDir, maxConcurrent: 4 });
     for (let round = 0; round < 20; round++) {
       const { res, req } = await rawGet(`${server.url}/api/backup`, headers);
       const stopAt = Math.floor(Math.random() * 8 * 1024 * 1024);
@@ -265,7 +267,8 @@ describe('failures and cancellation', () => {
         `aborted download ${round}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 200));
+    // Each aborted backup is over once its request line is logged: then the server must still answer.
+    await waitFor(() => requestLines(lines).length === 20, 10_000, 'a request line for each aborted download');
     expect((await fetch(`${server.url}/api/health`)).status).toBe(200);
   });
 
@@ -303,12 +306,40 @@ describe('shutdown', () => {
     const closing = server.close(20_000).then(() => {
       closed = true;
     });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => refusesConnections(`${server.url}/api/health`), 5_000, 'the listener closed');
+    // The paused download is still running, so close() cannot have finished.
     expect(closed).toBe(false);
-    await expect(fetch(`${server.url}/api/health`)).rejects.toThrow();
     running.res.resume();
     const files = await unzip(await withTimeout(body, 20_000, 'download during shutdown'));
     expect(integrityCheck(files.get('big.db')!)).toBe('ok');
+    await withTimeout(closing, 5_000, 'close after the download');
+  });
+
+  test('a request that arrives on an open connection while the server is closing gets 503 ABORTED with Retry-After', async ({ tmpDir, onTestFinished }) => {
+    walDataDir(tmpDir, 16);
+    const { server, headers } = await start(onTestFinished, { dataDir: tmpDir });
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const head = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${headers['X-API-Key']}\r\n\r\n`;
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(head('/api/backup'));
+    await waitFor(() => received.length > 0, 10_000, 'the download started');
+    socket.pause();
+    const closing = server.close(20_000);
+    await waitFor(() => refusesConnections(`${server.url}/api/health`), 5_000, 'the listener closed');
+    // The same connection, still busy with the download, asks for something else (HTTP/1.1 pipelining).
+    socket.write(head('/api/databases'));
+    socket.resume();
+    await withTimeout(ended, 20_000, 'the connection closed after the 503');
+    const text = Buffer.concat(received).toString('latin1');
+    const second = text.slice(text.lastIndexOf('HTTP/1.1 '));
+    expect(text.startsWith('HTTP/1.1 200 ')).toBe(true);
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toMatch(/\r\nretry-after: 5\r\n/i);
+    expect(second).toContain('"code":"ABORTED"');
+    expect(second).toContain('the server is shutting down');
     await withTimeout(closing, 5_000, 'close after the download');
   });
 

@@ -6,6 +6,7 @@ import { restore } from '../src/restore/index.js';
 import { backupToFile, readGeneration, startChild, writeGeneration, type ReaderStats } from './helpers/restore.js';
 import { test, withTimeout } from './helpers/tmp.js';
 import { checkLedgerInvariant, startWriter } from './helpers/writer.js';
+import { waitFor } from './http-helpers.js';
 
 describe('online restore under live connections', () => {
   for (const journal of ['wal', 'delete'] as const) {
@@ -60,17 +61,31 @@ describe('online restore under live connections', () => {
       }
     };
     const writer = await startWriter({ dbPath: ledger, journal: 'wal' });
+    /** A row the test commits after the backup: gone again once the backup is restored. */
+    const markers = (sql: string) => {
+      const db = new Database(ledger);
+      try {
+        db.pragma('busy_timeout = 10000');
+        db.exec('CREATE TABLE IF NOT EXISTS marker (note TEXT)');
+        if (sql !== '') db.exec(sql);
+        return (db.prepare('SELECT COUNT(*) AS n FROM marker').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
     let restoredCounter = -1;
     try {
+      markers('');
       await backupToFile(zip, { dataDir: data });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const beforeRestore = counter();
+      const backedUp = counter();
+      expect(markers("INSERT INTO marker VALUES ('after the backup')")).toBe(1);
+      await waitFor(() => counter() > backedUp, 10_000, 'the writer committing after the backup');
       const report = await restore({ archive: zip, dataDir: data, mode: 'online' });
       restoredCounter = counter();
       expect(report.plan.items.find((i) => i.path === 'ledger.db')?.action).toBe('replaced');
-      // Back to the backup's state (plus what the writer committed since the restore).
-      expect(restoredCounter).toBeLessThan(beforeRestore);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Back to the backup's state: what was committed after it is gone (the writer carries on from there).
+      expect(markers('')).toBe(0);
+      await waitFor(() => counter() > restoredCounter, 10_000, 'the writer committing on the restored data');
     } finally {
       const stats = await writer.stop();
       expect(stats.errors, JSON.stringify(stats.errorMessages)).toBe(0);
