@@ -115,12 +115,19 @@ function parse() {
  */
 function scenarioList(levels: readonly number[], only: readonly string[] | undefined): Scenario[] {
   const list: Scenario[] = [];
-  const add = (via: Via, level: number, writer: WriterMode) =>
-    list.push({ id: `${via === 'peer' ? 'peer' : `${via}-L${level}`}${writer === 'none' ? '' : `+${writer}-writer`}`, via, level, writer });
+  const add = (via: Via, level: number, writer: WriterMode, check?: 'none') =>
+    list.push({
+      id: `${via === 'peer' ? 'peer' : `${via}-L${level}`}${check === undefined ? '' : '-check-none'}${writer === 'none' ? '' : `+${writer}-writer`}`,
+      via,
+      level,
+      writer,
+      ...(check === undefined ? {} : { check }),
+    });
   for (const writer of ['none', 'wal', 'rollback'] as const) {
     add('peer', 0, writer);
     // The CLI and the server add their own layers over the library: store mode shows them best.
     add('cli', 0, writer);
+    add('cli', 0, writer, 'none');
     for (const level of levels) add('library', level, writer);
     add('http', 0, writer);
   }

@@ -126,7 +126,7 @@ function manifestFor(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
   };
 }
 
-function databaseEntry(db: InspectedDatabase, snap: Snapshot, sha256: string, crc32: number): DatabaseEntry {
+function databaseEntry(opts: ResolvedBackupOptions, db: InspectedDatabase, snap: Snapshot, sha256: string, crc32: number): DatabaseEntry {
   return {
     path: db.path,
     bytes: snap.bytes,
@@ -136,10 +136,13 @@ function databaseEntry(db: InspectedDatabase, snap: Snapshot, sha256: string, cr
     pageCount: snap.pageCount,
     journalMode: snap.journalMode,
     userVersion: snap.userVersion,
-    quickCheck: 'ok',
+    quickCheck: quickCheckResult(opts),
     pinned: snap.pinned,
   };
 }
+
+/** What the manifest says of every shipped image: checked and passed (a failing one is skipped), or not checked. */
+const quickCheckResult = (opts: ResolvedBackupOptions): DatabaseEntry['quickCheck'] => (opts.check === 'none' ? 'skipped' : 'ok');
 
 /** Exact length when every size is fixed before the first byte; else null. */
 function predictSize(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: Date, versionBytes: Buffer): number | null {
@@ -150,7 +153,7 @@ function predictSize(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
     opts,
     plan,
     createdAt,
-    plan.databases.map((db) => ({ path: db.path, bytes: db.bytes, sha256: '0'.repeat(64), crc32: hex8(0), pageSize: db.pageSize, pageCount: db.pageCount, journalMode: db.journalMode, userVersion: db.userVersion, quickCheck: 'ok', pinned: true })),
+    plan.databases.map((db) => ({ path: db.path, bytes: db.bytes, sha256: '0'.repeat(64), crc32: hex8(0), pageSize: db.pageSize, pageCount: db.pageCount, journalMode: db.journalMode, userVersion: db.userVersion, quickCheck: quickCheckResult(opts), pinned: true })),
     plan.assets.map((a) => ({ path: a.path, bytes: a.bytes, sha256: '0'.repeat(64) })),
     plan.skipped,
   );
@@ -216,7 +219,7 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     let snapshot = first;
     first = undefined;
     if (snapshot === undefined) {
-      const outcome = await session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs);
+      const outcome = await session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check);
       if (!outcome.ok) {
         const skip = skipFromFailure(db, outcome, opts.maxDatabaseBytes);
         // The announced length counted this database: a body that disagrees with it must not end normally.
@@ -231,7 +234,7 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     }
     // Streamed from the worker chunk by chunk: the CRC-32 goes in a data descriptor after the data.
     yield* zip.addStream(db.path, snapshot.chunks(), snapshot.bytes);
-    databases.push(databaseEntry(db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
+    databases.push(databaseEntry(opts, db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
   }
   for (const asset of plan.assets) {
     const hash = createHash('sha256');
@@ -312,7 +315,7 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     // Fail before the first byte where we can: snapshot now until one database succeeds.
     const head: Run['head'] = { snapshot: undefined };
     while (head.snapshot === undefined && databases[0] !== undefined) {
-      const outcome = await session.snapshot(databases[0].absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs);
+      const outcome = await session.snapshot(databases[0].absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check);
       if (outcome.ok) head.snapshot = outcome.snapshot;
       else recordSkip(opts, skipped, skipFromFailure(databases.shift()!, outcome, opts.maxDatabaseBytes));
     }

@@ -5,6 +5,12 @@ import { OptionsError } from './errors.js';
 /** How databases are fixed in time relative to each other (see docs/guarantees.md "One point in time"). */
 export type PinMode = 'none' | 'all' | 'all-blocking';
 
+/**
+ * How each snapshot is checked before it is shipped: `'quick'` runs `PRAGMA quick_check` (the
+ * default); `'none'` ships it unchecked and says so in the manifest (`quickCheck: "skipped"`).
+ */
+export type CheckMode = 'quick' | 'none';
+
 /** Where log lines go; pino's logger fits, and so does `console`. */
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -37,6 +43,12 @@ export interface BackupOptions extends ScanOptions {
   maxDatabaseBytes?: number;
   /** How long to wait for a lock held by a writer, in ms. Default `DEFAULTS.busyTimeoutMs`. */
   busyTimeoutMs?: number;
+  /**
+   * `'quick'` checks every snapshot with `PRAGMA quick_check` and skips one that fails; `'none'`
+   * ships snapshots unchecked, recorded as `quickCheck: "skipped"` (for harnesses that verify the
+   * archive themselves, and databases too big to check twice). Default `DEFAULTS.check`.
+   */
+  check?: CheckMode;
   /** Fix every WAL database at one shared moment before reading any. Default `DEFAULTS.pin`. */
   pin?: PinMode;
   /**
@@ -64,6 +76,7 @@ export interface ResolvedBackupOptions extends ResolvedScanOptions {
   level: number;
   maxDatabaseBytes: number;
   busyTimeoutMs: number;
+  check: CheckMode;
   pin: PinMode;
   pinOrder: readonly string[];
   date: Date | undefined;
@@ -83,6 +96,8 @@ export const DEFAULTS = {
   /** 2 GiB: a snapshot is held in memory twice while it is checked, so this needs about 4 GiB of RAM at peak. */
   maxDatabaseBytes: 2 * 1024 ** 3,
   busyTimeoutMs: 5_000,
+  /** Never ship an unchecked snapshot unless asked to (STYLE.md habit 7). */
+  check: 'quick' as CheckMode,
   pin: 'all' as PinMode,
 } as const;
 
@@ -92,6 +107,7 @@ export const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 const PIN_MODES: readonly PinMode[] = ['none', 'all', 'all-blocking'];
+export const CHECK_MODES: readonly CheckMode[] = ['quick', 'none'];
 
 /** Keys that look like ours but are not, caught early as better-sqlite3 does with `readOnly`. */
 const MISSPELLINGS: Record<string, string> = {
@@ -200,6 +216,9 @@ export function resolveBackupOptions(options: BackupOptions): ResolvedBackupOpti
   if (options.pin !== undefined && !PIN_MODES.includes(options.pin)) {
     throw new OptionsError(`option "pin" must be one of ${PIN_MODES.join(', ')}, got ${String(options.pin)}`);
   }
+  if (options.check !== undefined && !CHECK_MODES.includes(options.check)) {
+    throw new OptionsError(`option "check" must be one of ${CHECK_MODES.join(', ')}, got ${String(options.check)}`);
+  }
   if (options.date !== undefined && (!(options.date instanceof Date) || Number.isNaN(options.date.getTime()))) {
     throw new OptionsError('option "date" must be a valid Date');
   }
@@ -213,6 +232,7 @@ export function resolveBackupOptions(options: BackupOptions): ResolvedBackupOpti
     level: integer('level', options.level, DEFAULTS.level, 0, 9),
     maxDatabaseBytes: integer('maxDatabaseBytes', options.maxDatabaseBytes, DEFAULTS.maxDatabaseBytes, 1, MAX_BUFFER_BYTES),
     busyTimeoutMs: integer('busyTimeoutMs', options.busyTimeoutMs, DEFAULTS.busyTimeoutMs, 0, 600_000),
+    check: options.check ?? DEFAULTS.check,
     pin: options.pin ?? DEFAULTS.pin,
     pinOrder: stringList('pinOrder', options.pinOrder)?.map((d) => relativeInside('pinOrder', d)) ?? [],
     date: options.date,

@@ -40,8 +40,11 @@ export interface DatabaseEntry {
   pageCount: number;
   journalMode: JournalMode;
   userVersion: number;
-  /** `PRAGMA quick_check` of the snapshot (in its read transaction, or on the image); a failing database is skipped, never shipped. */
-  quickCheck: 'ok';
+  /**
+   * `'ok'`: `PRAGMA quick_check` of the snapshot passed (a failing database is skipped, never shipped).
+   * `'skipped'`: the backup was made with `check: 'none'` and this image was not checked.
+   */
+  quickCheck: 'ok' | 'skipped';
   /** True when this database was fixed at the shared moment (see `pin`). */
   pinned: boolean;
 }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { OptionsError } from '../errors.js';
-import { DEFAULTS, type BackupOptions, type PinMode } from '../options.js';
+import { CHECK_MODES, DEFAULTS, type BackupOptions, type CheckMode, type PinMode } from '../options.js';
 
 /** Flags shared by `backup`, `list` and `serve`; their values map 1:1 onto BackupOptions. */
 export interface BackupFlags {
@@ -15,6 +15,7 @@ export interface BackupFlags {
   busyTimeout?: string;
   pin?: PinMode;
   pinOrder?: string[];
+  check?: CheckMode;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -33,6 +34,7 @@ export function addBackupFlags(command: Command, { forBackup }: { forBackup: boo
       .option('-l, --level <0-9>', `0 stores, 1-9 deflate (default ${DEFAULTS.level})`)
       .option('--max-db-bytes <bytes>', `largest database held in memory (default ${DEFAULTS.maxDatabaseBytes})`)
       .addOption(new Option('--pin <mode>', `shared point in time (default ${DEFAULTS.pin})`).choices(['none', 'all', 'all-blocking']))
+      .addOption(new Option('--check <mode>', `quick_check every snapshot, or none: ship unchecked, marked "skipped" in the manifest (default ${DEFAULTS.check})`).choices(CHECK_MODES))
       .option('--pin-order <name>', 'pin this database before the others (repeatable; pin the one your app writes LAST first)', collect);
   }
   return command;
@@ -63,6 +65,7 @@ export function toBackupOptions(dataDir: string, flags: BackupFlags, env: Readon
   if (flags.strict !== undefined) options.strict = flags.strict;
   if (flags.pin !== undefined) options.pin = flags.pin;
   if (flags.pinOrder !== undefined) options.pinOrder = flags.pinOrder;
+  if (flags.check !== undefined) options.check = flags.check;
   const level = wholeNumber('--level', flags.level);
   if (level !== undefined) options.level = level;
   const maxBytes = wholeNumber('--max-db-bytes', flags.maxDbBytes);

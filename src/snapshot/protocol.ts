@@ -5,6 +5,7 @@
  * reads it in chunks, each transferred (not cloned), so only one copy of it ever exists.
  */
 import type { JournalMode, SkipCode } from '../archive/manifest.js';
+import type { CheckMode } from '../options.js';
 
 export interface DatabaseFacts {
   journalMode: JournalMode;
@@ -42,7 +43,7 @@ export interface SnapshotFailure {
 export type Request =
   | { id: number; type: 'probe'; paths: string[]; busyTimeoutMs: number }
   | { id: number; type: 'pin'; paths: string[]; busyTimeoutMs: number }
-  | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number }
+  | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number; check: CheckMode }
   /** The next `bytes` of the last snapshot's image. */
   | { id: number; type: 'read'; bytes: number };
 

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { AbortedError, DbzipError } from '../errors.js';
+import type { CheckMode } from '../options.js';
 import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
 /** One database image, checked, held by the worker until it is read. */
@@ -87,8 +88,9 @@ export class SnapshotSession {
     return (await this.#request<'pin'>({ type: 'pin', paths, busyTimeoutMs })).result;
   }
 
-  async snapshot(path: string, maxBytes: number, busyTimeoutMs: number): Promise<SnapshotOutcome> {
-    const response = await this.#request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs });
+  /** `check: 'none'` skips `quick_check` (the caller records that the image was not checked). */
+  async snapshot(path: string, maxBytes: number, busyTimeoutMs: number, check: CheckMode): Promise<SnapshotOutcome> {
+    const response = await this.#request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs, check });
     if (!response.ok) return { ok: false, failure: response.failure };
     const { meta } = response;
     let settle!: (sha256: string) => void;

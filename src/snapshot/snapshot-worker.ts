@@ -13,6 +13,7 @@ import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { checkConnection, checkDatabaseImage, hasZeroPage, readImageHeader, type ImageCheckResult } from './image-check.js';
+import type { CheckMode } from '../options.js';
 import type { DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
 type Handle = Database.Database;
@@ -116,7 +117,7 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
 
 type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
-function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): SnapshotOutcome {
+function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMode: CheckMode): SnapshotOutcome {
   // An image nobody finished reading is dropped, and any released image freed, before the next is read.
   release();
   collectReleased();
@@ -139,7 +140,7 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): Snapsh
     image = db.serialize();
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
     // In rollback-journal mode this read lock blocks every commit, so it is released first.
-    if (read.journalMode === 'wal') check = checkConnection(db, 'quick');
+    if (read.journalMode === 'wal' && checkMode === 'quick') check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error) };
@@ -151,8 +152,9 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number): Snapsh
   }
   // serialize() zero-fills a page it cannot read and still succeeds. The check above read every page
   // itself, so it vouches for the image unless a page came out all zeros: then check the image itself.
-  if (check === undefined || (check.ok && hasZeroPage(image, read.pageSize))) check = checkDatabaseImage(image, 'quick');
-  if (!check.ok) {
+  // check: 'none' ships the image as read; the manifest says it was not checked.
+  if (checkMode === 'quick' && (check === undefined || (check.ok && hasZeroPage(image, read.pageSize)))) check = checkDatabaseImage(image, 'quick');
+  if (check !== undefined && !check.ok) {
     return { ok: false, failure: { code: 'SNAPSHOT_CORRUPT', reason: `quick_check of the snapshot failed: ${check.messages.slice(0, 5).join('; ')}` } };
   }
   const header = readImageHeader(image);
@@ -182,7 +184,7 @@ function handle(request: Request): { response: Response; transfer: ArrayBuffer[]
     case 'pin':
       return { response: { id: request.id, type: 'pin', result: pin(request.paths, request.busyTimeoutMs) }, transfer: [] };
     case 'snapshot': {
-      const outcome = snapshot(request.path, request.maxBytes, request.busyTimeoutMs);
+      const outcome = snapshot(request.path, request.maxBytes, request.busyTimeoutMs, request.check);
       const response: Response = outcome.ok ? { id: request.id, type: 'snapshot', ok: true, meta: outcome.meta } : { id: request.id, type: 'snapshot', ok: false, failure: outcome.failure };
       return { response, transfer: [] };
     }

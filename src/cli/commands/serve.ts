@@ -53,6 +53,7 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   { attr: 'maxDbBytes', flag: '--max-db-bytes <bytes>', env: 'DBZIP_MAX_DB_BYTES', kind: 'number', shared: true, help: 'largest database held in memory' },
   { attr: 'pin', flag: '--pin <mode>', env: 'DBZIP_PIN', kind: 'string', shared: true, help: 'none, all or all-blocking' },
   { attr: 'pinOrder', flag: '--pin-order <name>', env: 'DBZIP_PIN_ORDER', kind: 'list', shared: true, help: 'pin these databases first' },
+  { attr: 'check', flag: '--check <mode>', env: 'DBZIP_CHECK', kind: 'string', shared: true, help: 'quick (default) or none: ship snapshots unchecked' },
 ];
 
 /** The flag's long name for messages: "--port". */
