@@ -135,7 +135,7 @@ export function checkKeys(options: object, known: Record<string, true>, misspell
 
 const BACKUP_KEYS = {
   dataDir: true, extensions: true, recursive: true, assets: true, version: true, databases: true, strict: true, level: true,
-  maxDatabaseBytes: true, busyTimeoutMs: true, pin: true, pinOrder: true, date: true, signal: true, logger: true,
+  maxDatabaseBytes: true, busyTimeoutMs: true, check: true, pin: true, pinOrder: true, date: true, signal: true, logger: true,
 } as const satisfies Record<keyof BackupOptions, true>;
 const SCAN_KEYS = {
   dataDir: true, extensions: true, recursive: true, assets: true, version: true,
