@@ -1,36 +1,15 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import type { Readable } from 'node:stream';
 import { describe, expect } from 'vitest';
 import { generateFixtures } from '../fixtures/generate.js';
-import { makeDatabase } from './helpers/backup.js';
+import { EXIT_CODES } from '../src/cli/exit-codes.js';
+import { partialName } from '../src/cli/partial-files.js';
+import { makeBigDatabase, makeDatabase } from './helpers/backup.js';
+import { BIN, dbzip, partialAppears, partialsOf, type Run } from './helpers/cli.js';
 import { test, withTimeout } from './helpers/tmp.js';
 import { readZip } from './helpers/zip.js';
-
-/** The built CLI, run as users run it: a separate process (`npm test` builds first). */
-const BIN = path.resolve('dist/cli/bin.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function dbzip(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe('dbzip backup / verify', () => {
   test('backup -o then verify succeeds, and unzip -t and sqlite3 accept the result', async ({ tmpDir }) => {
@@ -40,7 +19,7 @@ describe('dbzip backup / verify', () => {
     const backup = await dbzip(['backup', data, '-o', out]);
     expect(backup).toMatchObject({ code: 0 });
     expect(backup.stderr).toContain('skipped');
-    expect(fs.existsSync(`${out}.partial`)).toBe(false);
+    expect(partialsOf(out)).toEqual([]);
     const verify = await dbzip(['verify', out]);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/: ok/);
@@ -106,7 +85,7 @@ describe('dbzip backup / verify', () => {
     expect(run.code).toBe(5);
     expect(run.stderr).toContain('junk.db');
     expect(fs.existsSync(path.join(tmpDir, 'x.zip'))).toBe(false);
-    expect(fs.existsSync(path.join(tmpDir, 'x.zip.partial'))).toBe(false);
+    expect(partialsOf(path.join(tmpDir, 'x.zip'))).toEqual([]);
   });
 
   test('verify exits 6 and lists the problem for a damaged archive', async ({ tmpDir }) => {
@@ -166,18 +145,8 @@ async function bigDatabaseAndOutput(dir: string): Promise<string> {
   return out;
 }
 
-function partialAppears(out: string): Promise<void> {
-  return withTimeout(
-    (async () => {
-      while (!fs.existsSync(`${out}.partial`)) await new Promise((r) => setTimeout(r, 2));
-    })(),
-    30_000,
-    'the .partial file to appear',
-  );
-}
-
 describe('interrupted runs', () => {
-  test('a run killed mid-write leaves only <file>.partial, never a file under the final name', async ({ tmpDir }) => {
+  test('a run killed mid-write leaves only its partial file, never a file under the final name', async ({ tmpDir }) => {
     const out = await bigDatabaseAndOutput(tmpDir);
     const child = spawn(process.execPath, [BIN, 'backup', tmpDir, '-o', out, '-q', '--level', '1'], { stdio: 'ignore' });
     const closed = new Promise((resolve) => child.on('close', resolve));
@@ -195,5 +164,119 @@ describe('interrupted runs', () => {
     child.kill('SIGINT');
     expect(await withTimeout(closed, 10_000, 'exit after SIGINT')).toBe(130);
     expect(fs.readdirSync(path.dirname(out))).toEqual([]);
+  });
+});
+
+describe('stale partial files', () => {
+  test('a backup removes the partial file of a killed run, and keeps those of live runs and of other hosts', async ({ tmpDir }) => {
+    const out = await bigDatabaseAndOutput(tmpDir);
+    const outDir = path.dirname(out);
+    // A run that is still writing (stopped, so it stays mid-write while the others look).
+    const liveOut = path.join(outDir, 'live.zip');
+    const live = spawn(process.execPath, [BIN, 'backup', tmpDir, '-o', liveOut, '-q', '--level', '9'], { stdio: 'ignore' });
+    const liveClosed = new Promise<number | null>((resolve) => live.on('close', resolve));
+    const livePartial = await partialAppears(liveOut);
+    live.kill('SIGSTOP');
+    const killed = spawn(process.execPath, [BIN, 'backup', tmpDir, '-o', out, '-q', '--level', '1'], { stdio: 'ignore' });
+    const killedClosed = new Promise((resolve) => killed.on('close', resolve));
+    const stale = await partialAppears(out);
+    killed.kill('SIGKILL');
+    await killedClosed;
+    expect(fs.existsSync(stale)).toBe(true);
+    // This test process is alive: its name stays; the same pid with another start time is a reused pid.
+    const [, host, pid, ticks] = /\.dbzip-(\w+)-(\d+)-(\d+)\.partial$/.exec(partialName(path.join(outDir, 'mine.zip')))!;
+    const kept = [partialName(path.join(outDir, 'mine.zip')), path.join(outDir, `other.zip.dbzip-${host}x-1-1.partial`)];
+    const reused = path.join(outDir, `reused.zip.dbzip-${host}-${pid}-${Number(ticks) + 1}.partial`);
+    for (const file of [...kept, reused]) fs.writeFileSync(file, 'PK');
+    try {
+      const small = path.join(tmpDir, 'small');
+      makeDatabase(path.join(small, 'a.db'));
+      const run = await dbzip(['backup', small, '-o', path.join(outDir, 'next.zip')]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toContain(`removed ${stale}, left by an interrupted dbzip run (process ${killed.pid} is gone)`);
+      expect(fs.existsSync(stale)).toBe(false);
+      expect(fs.existsSync(reused)).toBe(false);
+      expect(fs.existsSync(livePartial)).toBe(true);
+      for (const file of kept) expect(fs.existsSync(file)).toBe(true);
+    } finally {
+      live.kill('SIGCONT');
+    }
+    expect(await withTimeout(liveClosed, 60_000, 'the stopped run to finish')).toBe(0);
+    expect(fs.existsSync(liveOut)).toBe(true);
+  });
+});
+
+describe('-o - (stdout)', () => {
+  /** A 20 MB database and a 6-byte asset: the asset is read well after the first byte is out. */
+  function dataWithAsset(dir: string): string {
+    makeBigDatabase(path.join(dir, 'big.db'), 20);
+    fs.mkdirSync(path.join(dir, 'assets'));
+    const asset = path.join(dir, 'assets', 'note.txt');
+    fs.writeFileSync(asset, 'hello\n');
+    return asset;
+  }
+
+  const changes: Record<string, (asset: string) => void> = {
+    grows: (asset) => fs.appendFileSync(asset, 'more'),
+    shrinks: (asset) => fs.truncateSync(asset, 2),
+    'is deleted': (asset) => fs.rmSync(asset),
+  };
+
+  /** Runs a backup and applies `change` once its first bytes are out (to stdout or to the partial file). */
+  async function backupWhile(dir: string, out: string, change: () => void): Promise<Run> {
+    const child = spawn(process.execPath, [BIN, 'backup', dir, '-o', out, '-q', '--level', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    if (out === '-') {
+      // Stop reading: the child blocks on a full pipe until the change is made.
+      await withTimeout(new Promise((resolve) => child.stdout.once('data', resolve)), 30_000, 'the first bytes on stdout');
+      child.stdout.pause();
+      change();
+      child.stdout.resume();
+    } else {
+      await partialAppears(out);
+      change();
+    }
+    child.stdout.resume();
+    const code = await withTimeout(closed, 60_000, `dbzip backup -o ${out}`);
+    return { code: code ?? -1, stdout: '', stderr };
+  }
+
+  for (const [what, change] of Object.entries(changes)) {
+    test(`an asset that ${what} during the backup fails -o - exactly like -o file: the same line, exit 5`, async ({ tmpDir }) => {
+      const data = path.join(tmpDir, 'data');
+      const asset = dataWithAsset(data);
+      const toFile = await backupWhile(data, path.join(tmpDir, 'x.zip'), () => change(asset));
+      fs.writeFileSync(asset, 'hello\n');
+      const toStdout = await backupWhile(data, '-', () => change(asset));
+      expect(toFile.code).toBe(EXIT_CODES.ASSET_CHANGED);
+      expect(toFile.stderr).toMatch(/^dbzip: asset assets\/note\.txt .*\n$/);
+      expect(toStdout).toEqual(toFile);
+    });
+  }
+
+  test('a full disk behind stdout exits 8 with one line, no stack trace', async ({ tmpDir }) => {
+    makeDatabase(path.join(tmpDir, 'a.db'), { rows: 4 });
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const child = spawn(process.execPath, [BIN, 'backup', tmpDir, '-o', '-'], { stdio: ['ignore', full, 'pipe'] }) as ChildProcessByStdio<null, null, Readable>;
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const code = await withTimeout(new Promise((resolve) => child.on('close', resolve)), 30_000, 'dbzip backup -o - > /dev/full');
+      expect(code).toBe(EXIT_CODES.OUTPUT_FAILED);
+      expect(stderr).toBe('dbzip: cannot write stdout: ENOSPC: no space left on device, write\n');
+    } finally {
+      fs.closeSync(full);
+    }
+  });
+
+  test('onto a terminal it writes nothing and exits 8 with a one-line hint', async ({ tmpDir }) => {
+    makeDatabase(path.join(tmpDir, 'a.db'), { rows: 4 });
+    // script(1) gives the child a pseudo-terminal as stdout and copies what it prints to ours.
+    const command = [process.execPath, BIN, 'backup', tmpDir, '-o', '-'].map((a) => `'${a}'`).join(' ');
+    const run = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'latin1', timeout: 30_000 });
+    expect(run.status).toBe(EXIT_CODES.OUTPUT_FAILED);
+    expect(run.stdout.trim()).toBe('dbzip: refusing to write a zip to a terminal: redirect stdout (-o - > backup.zip) or pass -o <file>');
   });
 });

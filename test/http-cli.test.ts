@@ -23,7 +23,7 @@ interface Session {
 function output() {
   let text = '';
   return {
-    out: { write: (chunk: string | Uint8Array) => ((text += chunk.toString()), true), once: () => undefined },
+    out: { write: (chunk: string | Uint8Array) => ((text += chunk.toString()), true), once: () => undefined, on: () => undefined, off: () => undefined },
     text: () => text,
   };
 }

@@ -22,7 +22,7 @@ async function cli(args: string[], options: { cwd: string; tty?: boolean; answer
   let stderr = '';
   const stdin = Object.assign(new PassThrough(), { isTTY: options.tty ?? false });
   const io: CliIo = {
-    stdout: { write: (c) => ((stdout += String(c)), true), once: () => undefined },
+    stdout: { write: (c) => ((stdout += String(c)), true), once: () => undefined, on: () => undefined, off: () => undefined },
     stderr: {
       write: (c) => {
         stderr += String(c);
@@ -31,6 +31,8 @@ async function cli(args: string[], options: { cwd: string; tty?: boolean; answer
         return true;
       },
       once: () => undefined,
+      on: () => undefined,
+      off: () => undefined,
     },
     stdin,
     env: {},

@@ -9,7 +9,8 @@ import { createBackup, type Backup } from '../../backup.js';
 import { fsyncDir } from '../../durable.js';
 import { DbzipError, OutputError } from '../../errors.js';
 import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
-import { writeAll, type CliIo } from '../io.js';
+import { toWritable, writeAll, type CliIo } from '../io.js';
+import { partialName, removeStalePartials } from '../partial-files.js';
 
 export interface BackupCommandFlags extends BackupFlags {
   output?: string;
@@ -45,9 +46,9 @@ function progressTap(io: CliIo, backup: Backup, quiet: boolean): { tap: Transfor
   return { tap, stop: () => bar?.stop() };
 }
 
-/** Writes to `<file>.partial`, fsyncs, then renames: an interrupted run never leaves a file that looks complete. */
+/** Writes to a partial file, fsyncs, then renames: an interrupted run never leaves a file that looks complete. */
 async function writeToFile(backup: Backup, target: string, tap: Transform): Promise<void> {
-  const partial = `${target}.partial`;
+  const partial = partialName(target);
   try {
     // flush: fsync before close, so the rename never publishes data still in the page cache.
     await pipeline(backup.stream, tap, createWriteStream(partial, { mode: 0o600, flush: true }));
@@ -62,16 +63,23 @@ async function writeToFile(backup: Backup, target: string, tap: Transform): Prom
 export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: CliIo): Promise<number> {
   const options = toBackupOptions(path.resolve(io.cwd, dataDir), flags, io.env);
   const toStdout = flags.output === '-';
+  if (toStdout && io.stdout.isTTY === true) throw new OutputError('refusing to write a zip to a terminal: redirect stdout (-o - > backup.zip) or pass -o <file>');
   const target = toStdout ? undefined : path.resolve(io.cwd, flags.output ?? backupFileName('dbzip', options.date ?? new Date()));
   if (target !== undefined && !flags.force) {
     const exists = await fs.lstat(target).then(() => true, () => false);
     if (exists) throw new OutputError(`${target} already exists; pass --force to replace it`);
   }
+  if (target !== undefined) {
+    for (const stale of await removeStalePartials(path.dirname(target))) {
+      if (!flags.quiet) await writeAll(io.stderr, `dbzip: removed ${stale.file}, left by an interrupted dbzip run (process ${stale.pid} is gone)\n`);
+    }
+  }
   const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
   const { tap, stop } = progressTap(io, backup, flags.quiet === true);
   try {
     if (target === undefined) {
-      for await (const chunk of backup.stream.pipe(tap)) await writeAll(io.stdout, chunk as Buffer);
+      // pipeline, not pipe(): a backup that fails mid-way must fail this command, not leave it waiting.
+      await pipeline(backup.stream, tap, toWritable(io.stdout));
     } else {
       await writeToFile(backup, target, tap);
     }
