@@ -61,6 +61,8 @@ const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
 function skipFromFailure(db: InspectedDatabase, outcome: Extract<SnapshotOutcome, { ok: false }>, maxBytes: number): SkippedEntry {
   const { failure } = outcome;
   if (failure.code === 'DATABASE_TOO_LARGE') throw new DatabaseTooLargeError(db.path, failure.bytes ?? 0, maxBytes);
+  // Our own resource limit, not the database's fault: fail rather than ship a backup without it.
+  if (failure.code === 'OUT_OF_DESCRIPTORS') throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: ${failure.reason}`);
   return { path: db.path, code: failure.code === 'SNAPSHOT_CORRUPT' ? 'SNAPSHOT_FAILED' : failure.code, reason: failure.reason };
 }
 
@@ -100,13 +102,19 @@ async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOption
   }
   const failedPaths = new Set(result.failed.map((f) => f.path));
   databases.splice(0, databases.length, ...databases.filter((db) => !failedPaths.has(db.absPath)));
-  return {
+  const info: PinInfo = {
     mode: opts.pin,
     // In the order they were pinned.
     databases: result.pinned.map((p) => byAbs.get(p.path)?.path ?? p.path),
     // A measured window differs run to run; reproducible archives leave it out.
     windowMs: opts.date === undefined ? Math.round(result.windowMs * 1000) / 1000 : null,
   };
+  if (result.unpinned !== null) {
+    // Still archived, each at its own moment: recorded, so nobody takes them for part of the shared one.
+    info.notPinned = { databases: result.unpinned.paths.map((p) => byAbs.get(p)?.path ?? p), reason: result.unpinned.reason };
+    opts.logger.warn({ reason: `${result.unpinned.paths.length} database(s): ${result.unpinned.reason}` }, 'not pinned');
+  }
+  return info;
 }
 
 /** The manifest has a predictable length: hashes are fixed-width, everything else is known up front. */

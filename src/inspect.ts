@@ -1,5 +1,5 @@
 import type { JournalMode, SkippedEntry } from './archive/manifest.js';
-import { UnknownDatabaseError } from './errors.js';
+import { SnapshotError, UnknownDatabaseError } from './errors.js';
 import { resolveBackupOptions, type BackupOptions, type ResolvedBackupOptions } from './options.js';
 import { byPath, scanDataDir, type AssetFile, type ScanResult } from './scan/index.js';
 import { SnapshotSession } from './snapshot/session.js';
@@ -55,6 +55,9 @@ export async function inspectWith(session: SnapshotSession, opts: ResolvedBackup
     if (probe.ok) {
       const { ok: _ok, ...facts } = probe;
       databases.push({ path: candidate.path, absPath: candidate.absPath, bytes: facts.pageSize * facts.pageCount, fileBytes: candidate.bytes, mtime: candidate.mtime, ...facts });
+    } else if (probe.code === 'OUT_OF_DESCRIPTORS') {
+      // Our own resource limit, not the database's fault: never list it as a skip.
+      throw new SnapshotError('SNAPSHOT_FAILED', candidate.path, `${candidate.path}: ${probe.reason}`);
     } else {
       skipped.push({ path: candidate.path, code: probe.code, reason: probe.reason });
     }

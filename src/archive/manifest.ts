@@ -62,6 +62,11 @@ export interface PinInfo {
   databases: string[];
   /** Milliseconds between fixing the first and the last pinned database; null when not measured (reproducible mode). */
   windowMs: number | null;
+  /**
+   * Databases the mode would pin that were read each at its own moment instead, because pinning them
+   * too would pass the process's file-descriptor budget; absent when every one was pinned.
+   */
+  notPinned?: { databases: string[]; reason: string };
 }
 
 export interface Manifest {

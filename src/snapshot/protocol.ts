@@ -14,7 +14,10 @@ export interface DatabaseFacts {
   userVersion: number;
 }
 
-export type ProbeResult = ({ ok: true } & DatabaseFacts) | { ok: false; code: SkipCode; reason: string };
+/** A skip code, or: the process ran out of file descriptors (never a reason to skip a database). */
+export type FailureCode = SkipCode | 'OUT_OF_DESCRIPTORS';
+
+export type ProbeResult = ({ ok: true } & DatabaseFacts) | { ok: false; code: FailureCode; reason: string };
 
 export interface PinnedDatabase extends DatabaseFacts {
   path: string;
@@ -23,6 +26,8 @@ export interface PinnedDatabase extends DatabaseFacts {
 export interface PinResult {
   pinned: PinnedDatabase[];
   failed: { path: string; code: SkipCode; reason: string }[];
+  /** Paths left unpinned (read later, each at its own moment) to stay within the descriptor budget, and why. */
+  unpinned: { paths: string[]; reason: string } | null;
   /** From the first pin's read transaction start to the last's, in ms. */
   windowMs: number;
 }
@@ -35,7 +40,7 @@ export interface SnapshotMeta extends DatabaseFacts {
 
 /** Why a snapshot failed: skippable (`SNAPSHOT_FAILED`, `SNAPSHOT_CORRUPT`, …) or over the memory budget. */
 export interface SnapshotFailure {
-  code: SkipCode | 'SNAPSHOT_CORRUPT' | 'DATABASE_TOO_LARGE';
+  code: FailureCode | 'SNAPSHOT_CORRUPT' | 'DATABASE_TOO_LARGE';
   reason: string;
   bytes?: number;
 }

@@ -12,6 +12,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { classify } from './classify.js';
+import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
 import { checkConnection, checkDatabaseImage, hasZeroPage, readImageHeader, type ImageCheckResult } from './image-check.js';
 import type { CheckMode } from '../options.js';
 import type { DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
@@ -64,19 +66,6 @@ function facts(db: Handle): DatabaseFacts {
   };
 }
 
-function classify(error: unknown): { code: 'NOT_SQLITE' | 'UNREADABLE' | 'SNAPSHOT_FAILED'; reason: string } {
-  const code = (error as { code?: string }).code ?? '';
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === 'SQLITE_NOTADB') return { code: 'NOT_SQLITE', reason: 'no SQLite header (file is not a database)' };
-  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_AUTH')) {
-    return { code: 'UNREADABLE', reason: `cannot open: ${message} (${code})` };
-  }
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return { code: 'SNAPSHOT_FAILED', reason: `locked by another connection for longer than the busy timeout (${code})` };
-  }
-  return { code: 'SNAPSHOT_FAILED', reason: code === '' ? message : `${message} (${code})` };
-}
-
 function probe(paths: string[], busyTimeoutMs: number): ProbeResult[] {
   return paths.map((path) => {
     let db: Handle | undefined;
@@ -87,17 +76,30 @@ function probe(paths: string[], busyTimeoutMs: number): ProbeResult[] {
       db.exec('COMMIT');
       return { ok: true, ...result };
     } catch (error) {
-      return { ok: false, ...classify(error) };
+      return { ok: false, ...classify(error, path) };
     } finally {
       db?.close();
     }
   });
 }
 
+/**
+ * Pins back to back, within the descriptor budget (see descriptors.ts): databases past it, or past the
+ * point where the process runs out of descriptors anyway, are left unpinned, not skipped.
+ */
 function pin(paths: string[], busyTimeoutMs: number): PinResult {
-  const result: PinResult = { pinned: [], failed: [], windowMs: 0 };
+  const result: PinResult = { pinned: [], failed: [], unpinned: null, windowMs: 0 };
+  const budget = pinBudget();
   const start = performance.now();
-  for (const path of paths) {
+  for (const [i, path] of paths.entries()) {
+    if (result.pinned.length >= budget.pins) {
+      const limit = budget.limit === null ? 'an unknown limit (no /proc)' : `a limit of ${budget.limit} (ulimit -n) with ${budget.open} open`;
+      result.unpinned = {
+        paths: paths.slice(i),
+        reason: `pinning all ${paths.length} databases would hold up to ${paths.length * DESCRIPTORS_PER_PIN} file descriptors; with ${limit} and ${budget.reserve} kept free, ${budget.pins} were pinned and the others read each at its own moment (raise ulimit -n to pin them all)`,
+      };
+      break;
+    }
     let db: Handle | undefined;
     try {
       db = openReadOnly(path, busyTimeoutMs);
@@ -107,8 +109,14 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
       pinned.set(path, db);
       result.pinned.push({ path, ...read });
     } catch (error) {
+      // Before closing: running out of descriptors is recognised by having none left.
+      const failure = classify(error, path);
       db?.close();
-      result.failed.push({ path, ...classify(error) });
+      if (failure.code === 'OUT_OF_DESCRIPTORS') {
+        result.unpinned = { paths: paths.slice(i), reason: `the process ran out of file descriptors (EMFILE) after pinning ${result.pinned.length} databases; the others were read each at its own moment (raise ulimit -n to pin them all)` };
+        break;
+      }
+      result.failed.push({ path, code: failure.code, reason: failure.reason });
     }
   }
   result.windowMs = performance.now() - start;
@@ -143,7 +151,7 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     if (read.journalMode === 'wal' && checkMode === 'quick') check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
-    return { ok: false, failure: classify(error) };
+    return { ok: false, failure: classify(error, path) };
   } finally {
     db?.close();
   }

@@ -110,6 +110,7 @@ const PIN_FIELDS: Record<keyof PinInfo, Check> = {
   mode: (v) => v === 'none' || v === 'all' || v === 'all-blocking',
   databases: (v) => Array.isArray(v) && v.every((d) => typeof d === 'string'),
   windowMs: (v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0),
+  notPinned: (v) => v === undefined || (isRecord(v) && Array.isArray(v['databases']) && v['databases'].every((d) => typeof d === 'string') && typeof v['reason'] === 'string'),
 };
 const MANIFEST_FIELDS: Record<keyof Manifest, Check> = {
   format: (v) => v === MANIFEST_FORMAT,
