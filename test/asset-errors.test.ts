@@ -8,9 +8,8 @@ import { describe, expect } from 'vitest';
 import { createBackup } from '../src/backup.js';
 import { AssetError } from '../src/errors.js';
 import { makeBigDatabase, makeDatabase } from './helpers/backup.js';
+import { BIN, partialsOf } from './helpers/cli.js';
 import { test } from './helpers/tmp.js';
-
-const BIN = path.resolve('dist/cli/bin.js');
 
 function dataDirWithAsset(dir: string): string {
   makeDatabase(path.join(dir, 'app.db'));
@@ -52,13 +51,13 @@ describe('an asset that cannot be read', () => {
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // Swapping before the process even starts is the same case: the scan sees the link and skips it.
     // So wait for the partial file, which exists only after the scan and the first snapshot.
-    while (!fs.existsSync(`${out}.partial`) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    while (partialsOf(out).length === 0 && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
     fs.rmSync(asset);
     fs.symlinkSync('/etc/hostname', asset);
     expect(await exit).toBe(5);
     expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dbzip: asset assets\/logo\.svg cannot be read: .*ELOOP/)]);
     expect(fs.existsSync(out)).toBe(false);
-    expect(fs.existsSync(`${out}.partial`)).toBe(false);
+    expect(partialsOf(out)).toEqual([]);
   });
 });
 
