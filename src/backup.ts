@@ -124,7 +124,7 @@ function manifestFor(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
     formatVersion: MANIFEST_FORMAT_VERSION,
     createdAt: createdAt.toISOString(),
     dbzipVersion: DBZIP_VERSION,
-    sqliteVersion,
+    sqliteVersion: sqliteVersion(),
     appVersion: plan.version,
     level: opts.level,
     pin: plan.pin,
@@ -307,6 +307,8 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
   if (opts.signal?.aborted) throw new AbortedError();
   opts.signal?.addEventListener('abort', onUserAbort, { once: true });
   const session = new SnapshotSession(controller.signal);
+  // While the worker starts: the version goes in the manifest, and loading it later would be in the way.
+  sqliteVersion();
   const cleanup = () => {
     opts.signal?.removeEventListener('abort', onUserAbort);
     void session.close();

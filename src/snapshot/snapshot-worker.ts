@@ -37,10 +37,16 @@ setFlagsFromString('--no-expose-gc');
 
 let collectionDue = false;
 
+/**
+ * A full collection costs tens of milliseconds whatever the heap holds, which is most of a small
+ * backup; an image under this size can wait for V8 (it is never two large images at once).
+ */
+const COLLECT_FROM_BYTES = 16 * 1024 * 1024;
+
 function release(): void {
   if (current === undefined) return;
+  if (current.image.length >= COLLECT_FROM_BYTES) collectionDue = true;
   current = undefined;
-  collectionDue = true;
   // Not now: the caller's own variables may still point into the image until it returns.
   setImmediate(collectReleased);
 }

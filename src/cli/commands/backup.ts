@@ -3,7 +3,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import cliProgress from 'cli-progress';
 import { backupFileName } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
 import { fsyncDir } from '../../durable.js';
@@ -20,10 +19,12 @@ export interface BackupCommandFlags extends BackupFlags {
 }
 
 /** Counts bytes for the progress bar; a real percentage and ETA when the size is known in advance. */
-function progressTap(io: CliIo, backup: Backup, quiet: boolean): { tap: Transform; stop(): void } {
+async function progressTap(io: CliIo, backup: Backup, quiet: boolean): Promise<{ tap: Transform; stop(): void }> {
   const show = io.stderr.isTTY === true && !quiet;
   const total = backup.size;
-  const bar = show
+  // Loaded only for a terminal: scripts and pipes start without it.
+  const cliProgress = show ? (await import('cli-progress')).default : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         {
           stream: io.stderr as unknown as NodeJS.WritableStream,
@@ -75,7 +76,7 @@ export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: 
     }
   }
   const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
-  const { tap, stop } = progressTap(io, backup, flags.quiet === true);
+  const { tap, stop } = await progressTap(io, backup, flags.quiet === true);
   try {
     if (target === undefined) {
       // pipeline, not pipe(): a backup that fails mid-way must fail this command, not leave it waiting.

@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { RestoreError } from '../../errors.js';
 import { DEFAULTS } from '../../options.js';
-import { RESTORE_DEFAULTS, restore, type RestoreMode, type RestoreOptions, type RestorePlan, type RestoreReport } from '../../restore/index.js';
+import { RESTORE_DEFAULTS, type RestoreMode, type RestoreOptions } from '../../restore/options.js';
+import type { RestorePlan, RestoreReport } from '../../restore/index.js';
 import { wholeNumber } from '../backup-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 
@@ -144,6 +145,8 @@ export async function runRestore(file: string, flags: RestoreFlags, io: CliIo): 
     if (!flags.json) await writeAll(io.stdout, formatPlan(plan));
     return ask ? askYes(io, `\nRestore ${plan.archive} into ${plan.dataDir}? [y/N] `) : true;
   };
+  // Loaded only when restoring, so the other commands start without it (see run-cli.ts).
+  const { restore } = await import('../../restore/index.js');
   const report = await restore(options);
   if (flags.json) {
     const { verify, ...rest } = report;
