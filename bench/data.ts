@@ -29,7 +29,7 @@ import { prng } from '../fixtures/generate.js';
 import { LEDGER_SCHEMA } from './writer.js';
 
 /** Bump when the generated content changes, so old stamps are not reused. */
-export const GENERATOR_VERSION = 5;
+export const GENERATOR_VERSION = 6;
 
 const MIB = 1024 * 1024;
 
@@ -156,9 +156,10 @@ function dbBytes(db: Database.Database): number {
 
 /**
  * Inserts batches from `batch` in transactions until the database reaches `target` bytes. Every
- * tenth batch `retain` deletes the oldest rows (a retention policy), so freed pages are reused
- * and the layout is what years of inserts and deletes leave; at the end it deletes the oldest
- * ~10 % once more, which leaves that much of the file on the freelist (zeroed: secure_delete).
+ * tenth batch `retain` deletes the oldest rows (a retention policy: about half a batch's worth, a
+ * share that shrinks as the data grows so the file still reaches its size), so freed pages are
+ * reused and the layout is what years of inserts and deletes leave; at the end it deletes the
+ * oldest ~10 % once more, which leaves that much of the file on the freelist (zeroed: secure_delete).
  */
 function fillTo(db: Database.Database, target: number, batch: (n: number) => void, retain: (fraction: number) => void): void {
   const tx = db.transaction(batch);
@@ -166,7 +167,7 @@ function fillTo(db: Database.Database, target: number, batch: (n: number) => voi
   let i = 0;
   while (dbBytes(db) < target) {
     tx(i++);
-    if (i % 10 === 0) prune(0.05);
+    if (i % 10 === 0) prune(0.5 / i);
   }
   prune(0.1);
 }
