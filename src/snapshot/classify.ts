@@ -16,14 +16,17 @@ export interface Classified {
 
 const errnoOf = (error: unknown): string => (error as NodeJS.ErrnoException).code ?? 'error';
 
-/** True when this process cannot open one more file right now: its descriptor limit (EMFILE) or the system's (ENFILE) is reached. */
-export function descriptorsExhausted(): boolean {
+/**
+ * `'EMFILE'` when this process cannot open one more file right now because its descriptor limit is
+ * reached, `'ENFILE'` when the system's is; undefined when it can.
+ */
+export function descriptorsExhausted(): 'EMFILE' | 'ENFILE' | undefined {
   try {
     closeSync(openSync(devNull, 'r'));
-    return false;
+    return undefined;
   } catch (error) {
     const code = errnoOf(error);
-    return code === 'EMFILE' || code === 'ENFILE';
+    return code === 'EMFILE' || code === 'ENFILE' ? code : undefined;
   }
 }
 
@@ -58,10 +61,17 @@ export function classify(error: unknown, file: string): Classified {
   const code = (error as { code?: string }).code ?? '';
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'SQLITE_NOTADB') return { code: 'NOT_SQLITE', reason: 'no SQLite header (file is not a database)' };
-  if ((code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR')) && descriptorsExhausted()) {
+  const exhausted = code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') ? descriptorsExhausted() : undefined;
+  if (exhausted === 'EMFILE') {
     return {
       code: 'OUT_OF_DESCRIPTORS',
       reason: `too many open files (EMFILE): the process's descriptor limit is reached, so SQLite cannot open ${path.basename(file)}. Raise the limit (ulimit -n, systemd LimitNOFILE=) (${code})`,
+    };
+  }
+  if (exhausted === 'ENFILE') {
+    return {
+      code: 'OUT_OF_DESCRIPTORS',
+      reason: `too many open files in the system (ENFILE): the system-wide limit is reached, so SQLite cannot open ${path.basename(file)}. Raise fs.file-max or close files elsewhere (${code})`,
     };
   }
   if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_AUTH')) {
