@@ -39,6 +39,12 @@ export interface Backup {
   size: number | null;
   /** What will be archived, decided before the first byte. */
   plan: BackupPlan;
+  /**
+   * How far the backup has got, for a progress display when `size` is null: `inputBytes` counts the
+   * database and asset bytes read into the zip so far, against `plan.inputBytes`. An estimate only: a
+   * database that is not pinned may grow or shrink before its turn, and deflate changes the output size.
+   */
+  progress: BackupProgress;
   /** Stops the work; the stream ends with an AbortedError. */
   abort(reason?: unknown): void;
 }
@@ -54,7 +60,20 @@ export interface BackupPlan {
   inputBytes: number;
 }
 
+export interface BackupProgress {
+  /** Database and asset bytes read into the zip so far. */
+  readonly inputBytes: number;
+}
+
 const CHUNK = 1024 * 1024;
+
+/** Counts what passes through, for `Backup.progress`. */
+async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    progress.inputBytes += chunk.length;
+    yield chunk;
+  }
+}
 
 const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
 
@@ -210,6 +229,7 @@ interface Run {
   /** The length announced in advance, if any: then nothing may be skipped after the first byte. */
   size: number | null;
   signal: AbortSignal;
+  progress: { inputBytes: number };
   onManifest: (manifest: Manifest) => void;
 }
 
@@ -241,12 +261,12 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
       throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: image is ${snapshot.bytes} bytes, ${db.bytes} were announced`);
     }
     // Streamed from the worker chunk by chunk: the CRC-32 goes in a data descriptor after the data.
-    yield* zip.addStream(db.path, snapshot.chunks(), snapshot.bytes);
+    yield* zip.addStream(db.path, counted(snapshot.chunks(), run.progress), snapshot.bytes);
     databases.push(databaseEntry(opts, db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
   }
   for (const asset of plan.assets) {
     const hash = createHash('sha256');
-    yield* zip.addStream(asset.path, readAsset(asset, hash, signal), asset.bytes);
+    yield* zip.addStream(asset.path, counted(readAsset(asset, hash, signal), run.progress), asset.bytes);
     assets.push({ path: asset.path, bytes: asset.bytes, sha256: hash.digest('hex') });
   }
   const manifest = manifestFor(opts, plan, run.createdAt, databases, assets, skipped);
@@ -347,10 +367,11 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
       rejectManifest = reject;
     });
     manifest.catch(() => {}); // callers that only read the stream must not see an unhandled rejection
+    const progress = { inputBytes: 0 };
     let ended = false;
     const source = (async function* () {
       try {
-        yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, onManifest: resolveManifest });
+        yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, progress, onManifest: resolveManifest });
       } finally {
         cleanup();
       }
@@ -375,7 +396,7 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     };
     // The caller's signal (or a session failure) stops the bytes too, not only the snapshots.
     controller.signal.addEventListener('abort', () => abort(controller.signal.reason), { once: true });
-    return { stream, manifest, size, plan, abort };
+    return { stream, manifest, size, plan, progress, abort };
   } catch (error) {
     cleanup();
     if (error instanceof DbzipError) throw error;

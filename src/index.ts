@@ -4,7 +4,7 @@
  * Hono, zod, pino and commander, which a harness that only backs up should not pay for at import.
  */
 export { createBackup } from './backup.js';
-export type { Backup, BackupPlan } from './backup.js';
+export type { Backup, BackupPlan, BackupProgress } from './backup.js';
 export { inspect } from './inspect.js';
 export type { Inspection, InspectedDatabase } from './inspect.js';
 export { verifyArchive, assertArchiveValid } from './verify/index.js';

@@ -121,6 +121,65 @@ describe('dbzip list and help', () => {
     expect(json.skipped.map((s) => s.path)).toEqual(['empty.db', 'junk.db']);
   });
 
+  test('list prints one line per asset folder with files and size; --files lists every file; --json always holds every file', async ({ tmpDir }) => {
+    await generateFixtures(tmpDir);
+    const summary = await dbzip(['list', tmpDir]);
+    expect(summary.code).toBe(0);
+    expect(summary.stdout).toMatch(/^assets: 4 file\(s\), [\d.]+ (bytes|KiB)$/m);
+    expect(summary.stdout).toMatch(/^ {2}assets\/ {2}4 file\(s\), [\d.]+ (bytes|KiB)$/m);
+    expect(summary.stdout).not.toContain('assets/logo.svg');
+    expect(summary.stdout).toContain('--files');
+    const every = await dbzip(['list', tmpDir, '--files']);
+    for (const asset of ['assets/logo.svg', 'assets/img/pixel.bin', 'assets/docs/readme.txt']) expect(every.stdout).toContain(`  ${asset}  `);
+    const json = JSON.parse((await dbzip(['list', tmpDir, '--json'])).stdout) as { assets: { path: string }[] };
+    expect(json.assets).toHaveLength(4);
+  });
+
+  test('sizes are binary units everywhere in the CLI: list, backup, verify and restore agree with the page (KiB, MiB)', async ({ tmpDir }) => {
+    const data = path.join(tmpDir, 'data');
+    await generateFixtures(data);
+    const out = path.join(tmpDir, 'x.zip');
+    const runs = [
+      await dbzip(['list', data]),
+      await dbzip(['backup', data, '-o', out]),
+      await dbzip(['verify', out]),
+      await dbzip(['restore', out, '--data-dir', data, '--dry-run']),
+    ];
+    const { formatBytes } = await import('../src/format.js');
+    const appDb = fs.statSync(path.join(data, 'app.db')).size;
+    for (const run of runs) {
+      expect(run.code, run.stderr).toBe(0);
+      const text = run.stdout + run.stderr;
+      expect(text).not.toMatch(/\d (kB|MB|GB)\b/);
+      expect(text).toMatch(/\d (KiB|MiB)\b/);
+    }
+    expect(runs[0]!.stdout).toMatch(new RegExp(`app\\.db {2}${formatBytes(appDb).replace('.', '\\.')} `));
+    expect(runs[1]!.stderr).toMatch(new RegExp(`wrote .*x\\.zip \\(${formatBytes(fs.statSync(out).size).replace('.', '\\.')}\\)`));
+    expect(runs[2]!.stdout).toMatch(new RegExp(`app\\.db {2}${formatBytes(appDb).replace('.', '\\.')} {2}integrity ok`));
+  });
+
+  test('on a terminal the bar shows an estimated percentage with a rollback-journal database, and the exact one when every database is WAL', async ({ tmpDir }) => {
+    // script(1) (util-linux, in every Debian) gives the child a pseudo-terminal, so stderr is a TTY as for a person.
+    const onTerminal = async (dataDir: string): Promise<string> => {
+      const out = path.join(tmpDir, `${path.basename(dataDir)}.zip`);
+      const command = [process.execPath, BIN, 'backup', dataDir, '-o', out].map((a) => `'${a}'`).join(' ');
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '160' } });
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      expect(await withTimeout(new Promise((resolve) => child.on('close', resolve)), 60_000, 'backup under script')).toBe(0);
+      return text;
+    };
+    makeBigDatabase(path.join(tmpDir, 'rollback', 'legacy.db'), 8, 'delete');
+    makeDatabase(path.join(tmpDir, 'rollback', 'app.db'));
+    const estimated = await onTerminal(path.join(tmpDir, 'rollback'));
+    expect(estimated).toMatch(/~100% \| [\d.]+ MiB read of ~[\d.]+ MiB \(estimate\)/);
+    expect(estimated).not.toMatch(/MB written/);
+    makeDatabase(path.join(tmpDir, 'wal', 'app.db'), { rows: 2000 });
+    const exact = await onTerminal(path.join(tmpDir, 'wal'));
+    expect(exact).toMatch(/ 100% \| [\d.]+ KiB of [\d.]+ KiB \| ETA/);
+    expect(exact).not.toContain('estimate');
+  });
+
   test('--help of every command ends with examples', async () => {
     for (const args of [['--help'], ['backup', '--help'], ['verify', '--help'], ['list', '--help']]) {
       const run = await dbzip(args);

@@ -393,6 +393,25 @@ describe('mounted under a prefix', () => {
     expect(cookieAttributes(signedOut.headers.get('set-cookie')).attrs).toMatchObject({ path: '/admin/backup', 'max-age': '0' });
   });
 
+  test('with a host\'s default strict routing, /admin/backup/ serves the page too (not the host\'s bare 404); other unknown paths stay 404', async ({ tmpDir }) => {
+    await generateFixtures(tmpDir);
+    const key = newKey();
+    const host = new Hono();
+    host.route('/admin/backup', createApp({ dataDir: tmpDir, auth: { apiKey: key }, logger: captureLogger().logger }));
+    const form = await host.request('/admin/backup/');
+    expect(form.status).toBe(200);
+    expect(await form.text()).toMatch(/action="\.\/signin"/);
+    const cookie = (await signInRequest(host, key, '/admin/backup/signin')).headers.get('set-cookie')!.split(';')[0]!;
+    const page = await host.request('/admin/backup/', { headers: { Cookie: cookie } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<a id="download" class="button" href="\.\/api\/backup" data-cookie-path="\/admin\/backup">/);
+    expect((await host.request('/admin/backup/nope')).status).toBe(404);
+    expect((await host.request('/admin/backup/api/health')).status).toBe(200);
+    const alone = createApp({ dataDir: tmpDir, auth: { apiKey: key }, logger: captureLogger().logger });
+    expect((await alone.request('/')).status).toBe(200);
+    expect((await alone.request('/nope')).status).toBe(404);
+  });
+
   test('a page served with a trailing slash (a host with strict: false) links without the extra segment', async ({ tmpDir }) => {
     const host = new Hono({ strict: false });
     host.route('/admin/backup', createApp({ dataDir: tmpDir, auth: { apiKey: newKey() }, logger: captureLogger().logger }));

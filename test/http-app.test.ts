@@ -1,5 +1,7 @@
 /** Routing, auth, validation, OpenAPI and logging through app.request(): no network needed. */
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect } from 'vitest';
 import { generateFixtures } from '../fixtures/generate.js';
 import { DbzipError, type ErrorCode } from '../src/errors.js';
@@ -15,7 +17,8 @@ const json = async (res: Response) => (await res.json()) as { error: { code: str
 describe('authentication', () => {
   test('every API route but health answers 401 with WWW-Authenticate without a key, and the same body for a wrong key', async ({ tmpDir }) => {
     const app = createApp({ dataDir: tmpDir, auth: { apiKey: newKey() }, logger: captureLogger().logger });
-    const paths = [...new Set(app.routes.filter((r) => r.method === 'GET').map((r) => r.path))];
+    // '/*' only serves the page at a mounted path's trailing slash (test/http-admin.test.ts) and passes the rest on.
+    const paths = [...new Set(app.routes.filter((r) => r.method === 'GET' && r.path !== '/*').map((r) => r.path))];
     // The page (/) shows its sign-in form to anyone: test/http-admin.test.ts.
     expect(paths.sort()).toEqual(['/', '/api/backup', '/api/databases', '/api/health', '/api/openapi.json']);
     for (const p of paths.filter((p) => p !== '/api/health' && p !== '/')) {
@@ -261,7 +264,8 @@ describe('GET /api/openapi.json', () => {
       components: { securitySchemes: Record<string, unknown> };
     };
     expect(doc.openapi).toMatch(/^3\./);
-    const registered = app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method.toLowerCase()} ${r.path}`);
+    // Not '/*': it is the page again, at a mounted path's trailing slash, and no route of its own.
+    const registered = app.routes.filter((r) => r.method !== 'ALL' && r.path !== '/*').map((r) => `${r.method.toLowerCase()} ${r.path}`);
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect([...new Set(registered)].sort()).toEqual(documented.sort());
     expect(doc.components.securitySchemes).toEqual({
@@ -305,5 +309,28 @@ describe('logging', () => {
     expect(audit).toMatchObject({ outcome: 'ok', bytes: size, databases: ['app.db', 'settings.db'], compressionLevel: 1, reqId: downloaded!['reqId'] });
     expect(text()).not.toContain(key);
     expect(text()).not.toContain('secret=1');
+  });
+
+  test('createApp without a logger writes nothing to the host\'s stdout or stderr; with one, every line goes to it', async ({ tmpDir }) => {
+    await generateFixtures(tmpDir);
+    // A host process, as an embedding app runs it: pino would write to fd 1 directly, so only a child shows it.
+    const host = `
+      import { Hono } from 'hono';
+      import { createApp } from ${JSON.stringify(path.resolve('dist/index.js'))};
+      const key = 'k'.repeat(8) + Math.random().toString(36).slice(2) + 'Q7x9Z2';
+      const lines = [];
+      const logger = { info: (o, m) => lines.push(m), warn: (o, m) => lines.push(m), error: (o, m) => lines.push(m) };
+      for (const options of [{}, { logger }]) {
+        const app = new Hono();
+        app.route('/admin/backup', createApp({ dataDir: ${JSON.stringify(tmpDir)}, auth: { apiKey: key }, ...options }));
+        await (await app.request('/admin/backup/api/backup', { headers: { 'X-API-Key': key } })).arrayBuffer();
+        await (await app.request('/admin/backup/api/databases')).arrayBuffer();
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      process.stdout.write('host: ' + JSON.stringify(['request', 'backup download'].filter((m) => lines.includes(m))) + '\\n');
+    `;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', host], { cwd: path.resolve('.'), timeout: 30_000 });
+    expect(stderr).toBe('');
+    expect(stdout).toBe(`host: ${JSON.stringify(['request', 'backup download'])}\n`);
   });
 });

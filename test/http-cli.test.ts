@@ -8,6 +8,7 @@ import { generateFixtures } from '../fixtures/generate.js';
 import { SERVE_SETTINGS } from '../src/cli/commands/serve.js';
 import type { CliIo } from '../src/cli/io.js';
 import { runCli } from '../src/cli/run-cli.js';
+import { createApp } from '../src/http/app.js';
 import { makeBigDatabase } from './helpers/backup.js';
 import { newKey, rawGet, readAll, refusesConnections, unzip, waitFor } from './http-helpers.js';
 import { test, withTimeout } from './helpers/tmp.js';
@@ -64,8 +65,53 @@ describe('dbzip serve', () => {
     expect((await fetch(`${url}/api/databases`)).status).toBe(401);
     session.stop();
     expect(await withTimeout(session.exit, 10_000, 'serve to stop')).toBe(0);
-    expect(session.stderr()).toContain('"msg":"request"');
     expect(session.stderr()).not.toContain(key);
+  });
+
+  test('--demo prints its banner last: no log line follows it while requests are served, unless --log asks for them', async ({ tmpDir }) => {
+    await generateFixtures(tmpDir);
+    // One stream for both, as a terminal shows them.
+    const session = serve(['serve', '--demo', '--data-dir', '.', '--port', '0'], {}, tmpDir);
+    const url = await urlOf(session);
+    const key = /API key \(shown once[^)]*\): (\S+)/.exec(session.stdout())?.[1];
+    for (const route of ['/', '/api/databases', '/api/backup', '/api/openapi.json']) await (await fetch(`${url}${route}`, { headers: { 'X-API-Key': key! } })).arrayBuffer();
+    expect(session.stderr()).toBe('');
+    expect(session.stdout().trimEnd()).toMatch(/Press Ctrl-C to stop\.$/);
+    // The banner names every route with the key where one is needed, the restore route included.
+    expect(session.stdout()).toContain(`curl -fsS -H "X-API-Key: ${key}" -H 'Content-Type: application/zip' --data-binary @backup.zip '${url}/api/restore?dryRun=1'`);
+    expect(session.stdout()).toContain(`curl -fsS -H "X-API-Key: ${key}" ${url}/api/openapi.json`);
+    expect((await fetch(`${url}/api/openapi.json`)).status).toBe(401);
+    session.stop();
+    expect(await withTimeout(session.exit, 10_000, 'serve to stop')).toBe(0);
+
+    const logged = serve(['serve', '--demo', '--data-dir', '.', '--port', '0', '--log', 'stderr'], {}, tmpDir);
+    const url2 = await urlOf(logged);
+    await (await fetch(`${url2}/api/health`)).arrayBuffer();
+    logged.stop();
+    expect(await withTimeout(logged.exit, 10_000, 'serve to stop')).toBe(0);
+    expect(logged.stderr()).toContain('"msg":"request"');
+  });
+
+  test('serve --help lists exactly the routes of the OpenAPI document, with the key wherever the document requires one', async ({ tmpDir }) => {
+    const help = output();
+    const io: CliIo = { stdout: help.out, stderr: output().out, stdin: new PassThrough(), env: {}, cwd: tmpDir, signal: new AbortController().signal };
+    expect(await runCli(['serve', '--help'], io)).toBe(0);
+    const listed = [...help.text().matchAll(/^ {2}(GET|POST|PUT|DELETE|PATCH) +(\/\S*) +(key|no key) /gm)].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+    const key = newKey();
+    const app = createApp({ dataDir: tmpDir, auth: { apiKey: key } });
+    const doc = (await (await app.request('/api/openapi.json', { headers: { 'X-API-Key': key } })).json()) as {
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
+      security?: unknown[];
+    };
+    const documented: string[] = [];
+    for (const [route, methods] of Object.entries(doc.paths)) {
+      // The page's own form posts are not routes an operator calls.
+      if (route === '/signin' || route === '/signout') continue;
+      for (const [method, op] of Object.entries(methods)) documented.push(`${method.toUpperCase()} ${route.replace(/\{(\w+)\}/g, ':$1')} ${(op.security ?? doc.security ?? []).length > 0 ? 'key' : 'no key'}`);
+    }
+    expect(listed.sort()).toEqual(documented.sort());
+    expect(listed).toContain('POST /api/restore key');
+    expect(listed).toContain('GET /api/openapi.json key');
   });
 
   test('takes every setting from the environment: key file, port, prefix, concurrency, log stream', async ({ tmpDir }) => {

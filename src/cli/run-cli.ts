@@ -63,8 +63,9 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
         .command('list')
         .description('show what a backup would contain and what it would skip, and why')
         .argument('<data-dir>', 'folder holding the databases')
-        .option('--json', 'print as JSON')
-        .addHelpText('after', '\nExample:\n  dbzip list ./data --ext .sqlite'),
+        .option('--json', 'print as JSON (every asset file)')
+        .option('--files', 'list every asset file, not one line per folder')
+        .addHelpText('after', '\nExamples:\n  dbzip list ./data --ext .sqlite\n  dbzip list ./data --files'),
       { forBackup: false },
     ).action(async (dataDir: string, flags) => setCode(await (await import('./commands/list.js')).runList(dataDir, flags, io)));
   }
@@ -77,7 +78,7 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
       addServeFlags(
         program
           .command('serve')
-          .description('serve backups over HTTP: GET /api/backup, /api/databases, /api/health, /api/openapi.json'),
+          .description('serve the admin page and the backup, restore, databases, OpenAPI (key needed) and health routes over HTTP'),
       ),
       { forBackup: true },
     ).action(async (_flags: unknown, command: Command) => setCode(await runServe(command, io)));

@@ -1,7 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { OptionsError } from '../errors.js';
-import { registerAdminRoutes } from './admin/index.js';
+import { silentLogger } from '../options.js';
+import { registerAdminRoutes, registerPageAtTrailingSlash } from './admin/index.js';
 import { requireAuth } from './auth.js';
 import { registerBackupRoute } from './backup-route.js';
 import type { AppEnv, RouteDeps } from './context.js';
@@ -9,7 +10,7 @@ import { registerDatabasesRoute } from './databases-route.js';
 import { errorHandler, notFoundHandler } from './error-status.js';
 import { registerHealthRoute } from './health-route.js';
 import { BackupSlots, rateLimit } from './limits.js';
-import { createLogger, requestLog } from './logging.js';
+import { requestLog } from './logging.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerRestoreRoute } from './restore-route.js';
 import { HTTP_DEFAULTS, resolveAppOptions, type AppOptions } from './options.js';
@@ -28,10 +29,12 @@ const noStoreNoSniff: MiddlewareHandler = async (c, next) => {
  * The dbzip HTTP API as a Hono app: every route, never listening. Serve it with `startServer`, or
  * mount it in your own app: `host.route('/admin/backup', createApp({ dataDir, auth: { apiKey } }))`.
  * Paths are relative, so it works under any prefix. Options are validated now (OptionsError).
+ * Logs (one line per request, audit lines) go to `options.logger` only: without one it is silent.
  */
 export function createApp(options: AppOptions): DbzipApp {
   const resolved = resolveAppOptions(options);
-  const logger = resolved.logger ?? createLogger();
+  // Embedded in a host app, dbzip logs only through the host's logger: nothing by default.
+  const logger = resolved.logger ?? silentLogger;
   const app = new OpenAPIHono<AppEnv>({
     // Query validation failures become INVALID_OPTION, answered by the one error handler.
     defaultHook: (result) => {
@@ -63,11 +66,13 @@ export function createApp(options: AppOptions): DbzipApp {
   };
 
   // One function per route group.
-  registerAdminRoutes(app, deps, { restore: true });
+  const page = registerAdminRoutes(app, deps, { restore: true });
   registerHealthRoute(app);
   registerDatabasesRoute(app, deps);
   registerBackupRoute(app, deps);
   registerRestoreRoute(app, deps);
   registerOpenApiRoute(app, protect);
+  // Keep last: it only answers what no route above did.
+  registerPageAtTrailingSlash(app, deps, page);
   return app;
 }

@@ -52,7 +52,10 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
    * Default `HTTP_DEFAULTS.maxUploadBytes` (8 GiB).
    */
   maxUploadBytes?: number;
-  /** One JSON line per request, an audit line per download or restore. Default: pino writing to stdout. */
+  /**
+   * Receives one line per request and an audit line per download or restore (pino fits). createApp's default:
+   * silent, so an embedding app's stdout stays its own; startServer's default: pino JSON lines on stdout.
+   */
   logger?: Logger;
 }
 

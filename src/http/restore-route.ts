@@ -19,7 +19,7 @@ import { createSpool, restore, type RestoreOptions, type RestoreReport } from '.
 import type { AppEnv, RouteDeps } from './context.js';
 import { withRequestId } from './logging.js';
 import { errorResponse, PROTECTED_ERRORS, SECURITY } from './openapi.js';
-import { formatBytes } from './admin/format.js';
+import { formatBytes } from '../format.js';
 
 /** Content types taken as a zip. No type at all is accepted too (a bare `curl --data-binary` with `-H 'Content-Type:'`). */
 const ZIP_TYPES = ['application/zip', 'application/octet-stream', 'application/x-zip-compressed', 'application/x-zip'];

@@ -7,6 +7,7 @@ import { backupFileName } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
 import { fsyncDir } from '../../durable.js';
 import { DbzipError, OutputError } from '../../errors.js';
+import { formatBytes } from '../../format.js';
 import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { toWritable, writeAll, type CliIo } from '../io.js';
 import { partialName, removeStalePartials } from '../partial-files.js';
@@ -18,33 +19,42 @@ export interface BackupCommandFlags extends BackupFlags {
   json?: boolean;
 }
 
-/** Counts bytes for the progress bar; a real percentage and ETA when the size is known in advance. */
-async function progressTap(io: CliIo, backup: Backup, quiet: boolean): Promise<{ tap: Transform; stop(): void }> {
+/**
+ * The progress bar on a terminal. With the size known in advance: bytes written of the exact total.
+ * Without it (a rollback-journal database that is not pinned, or deflate): database and asset bytes
+ * read so far of the plan's input bytes, marked as an estimate ("~"), so there is still a percentage.
+ */
+async function progressTap(io: CliIo, backup: Backup, quiet: boolean): Promise<{ tap: Transform; stop(): void; written(): number }> {
   const show = io.stderr.isTTY === true && !quiet;
-  const total = backup.size;
+  const exact = backup.size;
+  const total = exact ?? Math.max(1, backup.plan.inputBytes);
   // Loaded only for a terminal: scripts and pipes start without it.
   const cliProgress = show ? (await import('cli-progress')).default : undefined;
   const bar = cliProgress
     ? new cliProgress.SingleBar(
         {
           stream: io.stderr as unknown as NodeJS.WritableStream,
-          format: total === null ? ' {written} MB written | {duration_formatted}' : ' [{bar}] {percentage}% | {written}/{totalMb} MB | ETA {eta_formatted}',
+          format:
+            exact === null
+              ? ' [{bar}] ~{percentage}% | {done} read of ~{whole} (estimate) | ETA ~{eta_formatted}'
+              : ' [{bar}] {percentage}% | {done} of {whole} | ETA {eta_formatted}',
           hideCursor: true,
         },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const mb = (n: number) => (n / 1e6).toFixed(1);
   let written = 0;
-  bar?.start(total ?? 1, 0, { written: '0.0', totalMb: mb(total ?? 0) });
+  const position = () => (exact === null ? Math.min(backup.progress.inputBytes, total) : written);
+  bar?.start(total, 0, { done: formatBytes(0), whole: formatBytes(total) });
   const tap = new Transform({
     transform(chunk: Buffer, _enc, callback) {
       written += chunk.length;
-      bar?.update(total === null ? 0 : written, { written: mb(written) });
+      const at = position();
+      bar?.update(at, { done: formatBytes(at) });
       callback(null, chunk);
     },
   });
-  return { tap, stop: () => bar?.stop() };
+  return { tap, stop: () => bar?.stop(), written: () => written };
 }
 
 /** Writes to a partial file, fsyncs, then renames: an interrupted run never leaves a file that looks complete. */
@@ -76,7 +86,7 @@ export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: 
     }
   }
   const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
-  const { tap, stop } = await progressTap(io, backup, flags.quiet === true);
+  const { tap, stop, written } = await progressTap(io, backup, flags.quiet === true);
   try {
     if (target === undefined) {
       // pipeline, not pipe(): a backup that fails mid-way must fail this command, not leave it waiting.
@@ -95,7 +105,7 @@ export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: 
   if (flags.json && target !== undefined) await writeAll(io.stdout, `${JSON.stringify({ file: target, manifest }, null, 2)}\n`);
   else if (!flags.quiet) {
     const where = target ?? 'stdout';
-    await writeAll(io.stderr, `wrote ${where}: ${manifest.databases.length} database(s), ${manifest.assets.length} asset file(s), ${manifest.skipped.length} skipped\n`);
+    await writeAll(io.stderr, `wrote ${where} (${formatBytes(written())}): ${manifest.databases.length} database(s), ${manifest.assets.length} asset file(s), ${manifest.skipped.length} skipped\n`);
   }
   return 0;
 }

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { RestoreError } from '../../errors.js';
 import { DEFAULTS } from '../../options.js';
+import { formatBytes } from '../../format.js';
 import { RESTORE_DEFAULTS, type RestoreMode, type RestoreOptions } from '../../restore/options.js';
 import type { RestorePlan, RestoreReport } from '../../restore/index.js';
 import { wholeNumber } from '../backup-flags.js';
@@ -58,8 +59,6 @@ export function addRestoreCommand(program: Command, io: CliIo, setCode: (code: n
     .action(async (file: string, flags: RestoreFlags) => setCode(await runRestore(file, flags, io)));
 }
 
-const size = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
-
 export function formatPlan(plan: RestorePlan): string {
   const lines = [
     `archive:  ${plan.archive}`,
@@ -76,7 +75,7 @@ export function formatPlan(plan: RestorePlan): string {
         : item.uncaptured
           ? '  (not in the pre-restore backup: --force)'
           : '';
-    lines.push(`  ${item.action.padEnd(9)}  ${item.kind.padEnd(8)}  ${item.path.padEnd(width)}  ${size(item.bytes)}${note}`);
+    lines.push(`  ${item.action.padEnd(9)}  ${item.kind.padEnd(8)}  ${item.path.padEnd(width)}  ${formatBytes(item.bytes)}${note}`);
   }
   const s = plan.summary;
   lines.push('', `${s.added} added, ${s.replaced} replaced, ${s.unchanged} unchanged, ${s.removed} removed, ${s.kept} kept`);

@@ -41,7 +41,7 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   { attr: 'stallTimeout', flag: '--stall-timeout <ms>', env: 'DBZIP_STALL_TIMEOUT', kind: 'number', help: `cut off a download the client stopped reading; 0 never (default ${HTTP_DEFAULTS.stallTimeoutMs})` },
   { attr: 'maxUploadBytes', flag: '--max-upload-bytes <n>', env: 'DBZIP_MAX_UPLOAD_BYTES', kind: 'number', help: `largest archive POST /api/restore accepts (default ${HTTP_DEFAULTS.maxUploadBytes})` },
   { attr: 'sessionTtl', flag: '--session-ttl <ms>', env: 'DBZIP_SESSION_TTL', kind: 'number', help: `browser sign-in lifetime (default ${HTTP_DEFAULTS.sessionTtlMs})` },
-  { attr: 'log', flag: '--log <stream>', env: 'DBZIP_LOG', kind: 'string', help: 'JSON log lines to stderr (default) or stdout' },
+  { attr: 'log', flag: '--log <stream>', env: 'DBZIP_LOG', kind: 'string', help: 'JSON log lines to stderr (default) or stdout; --demo logs only errors unless this is given' },
   { attr: 'ext', flag: '--ext <ending>', env: 'DBZIP_EXT', kind: 'list', shared: true, help: 'extra database endings, e.g. .sqlite' },
   { attr: 'recursive', flag: '-r, --recursive', env: 'DBZIP_RECURSIVE', kind: 'switch', on: true, shared: true, help: 'look in subfolders too' },
   { attr: 'assets', flag: '--assets <folder>', env: 'DBZIP_ASSETS', kind: 'list', shared: true, help: 'asset folders inside the data dir' },
@@ -59,6 +59,22 @@ export const SERVE_SETTINGS: readonly Setting[] = [
 /** The flag's long name for messages: "--port". */
 const flagName = (s: Setting): string => (s.flag ?? s.env).replace(/^-\w, /, '').split(' ')[0] ?? s.env;
 
+/**
+ * Every route of the server, as `--help` lists it (a test compares this with the OpenAPI document).
+ * `key`: the API key in X-API-Key or Authorization: Bearer, or the page's session cookie.
+ */
+export const SERVE_ROUTES: readonly { method: string; path: string; key: boolean; what: string }[] = [
+  { method: 'GET', path: '/', key: false, what: 'the admin page: sign in with the key, download, restore' },
+  { method: 'GET', path: '/api/backup', key: true, what: 'download a backup zip (?level=0-9, ?db=name)' },
+  { method: 'POST', path: '/api/restore', key: true, what: 'restore from a zip sent as the body (?dryRun=1, ?mode=, ?exact=1, ?force=1)' },
+  { method: 'GET', path: '/api/databases', key: true, what: 'what a backup would contain now' },
+  { method: 'GET', path: '/api/openapi.json', key: true, what: 'the OpenAPI document of these routes' },
+  { method: 'GET', path: '/api/health', key: false, what: 'liveness; never touches the databases' },
+];
+
+const routeTable = (): string =>
+  SERVE_ROUTES.map((r) => `  ${r.method.padEnd(5)} ${r.path.padEnd(18)} ${(r.key ? 'key' : 'no key').padEnd(7)} ${r.what}`).join('\n');
+
 /** Registers the serve-only flags of the table (the shared ones come from addBackupFlags). */
 export function addServeFlags(command: Command): Command {
   for (const s of SERVE_SETTINGS) {
@@ -67,11 +83,13 @@ export function addServeFlags(command: Command): Command {
     if (s.attr === 'log') option.choices(['stderr', 'stdout']);
     command.addOption(option);
   }
-  return command.addHelpText('after', `\nEvery setting also comes from the environment (a flag wins):\n${SERVE_SETTINGS.map((s) => `  ${s.env.padEnd(24)} ${s.flag === null ? '(no flag)' : flagName(s)}`).join('\n')}
+  return command.addHelpText('after', `\nRoutes ("key": X-API-Key or Authorization: Bearer, or the page's sign-in; none with --no-auth):\n${routeTable()}
+\nEvery setting also comes from the environment (a flag wins):\n${SERVE_SETTINGS.map((s) => `  ${s.env.padEnd(24)} ${s.flag === null ? '(no flag)' : flagName(s)}`).join('\n')}
 \nExamples:
   DBZIP_API_KEY_FILE=/run/secrets/dbzip dbzip serve --data-dir /var/lib/app --host 0.0.0.0
   dbzip serve --demo --data-dir fixtures/data
-  curl -fSOJ -H "X-API-Key: $KEY" http://127.0.0.1:8080/api/backup`);
+  curl -fSOJ -H "X-API-Key: $KEY" http://127.0.0.1:8080/api/backup
+  curl -fsS -H "X-API-Key: $KEY" -H 'Content-Type: application/zip' --data-binary @b.zip 'http://127.0.0.1:8080/api/restore?dryRun=1'`);
 }
 
 interface Value {
@@ -177,7 +195,9 @@ async function chooseAuth(values: Map<string, Value>, host: string, io: CliIo): 
   return { auth: { apiKey: key } };
 }
 
-function demoBanner(url: string, dataDir: string, key: string): string {
+/** Printed last, after every start-up line, so the key is the last thing on the screen. */
+function demoBanner(url: string, dataDir: string, key: string, logging: boolean): string {
+  const auth = `-H "X-API-Key: ${key}"`;
   return `
 dbzip demo: serving ${dataDir}
   on ${url}
@@ -187,11 +207,15 @@ API key (shown once, not stored anywhere): ${key}
 In a browser: open ${url}/ and sign in with this key.
 
 Download a backup (the name comes from Content-Disposition):
-  curl -fSOJ -H "X-API-Key: ${key}" ${url}/api/backup
+  curl -fSOJ ${auth} ${url}/api/backup
 See what it would contain:
-  curl -fsS -H "X-API-Key: ${key}" ${url}/api/databases
-OpenAPI document:  ${url}/api/openapi.json   Health: ${url}/api/health
-
+  curl -fsS ${auth} ${url}/api/databases
+Check a backup against the data, changing nothing (drop dryRun=1 to restore it):
+  curl -fsS ${auth} -H 'Content-Type: application/zip' --data-binary @backup.zip '${url}/api/restore?dryRun=1'
+OpenAPI document (needs the key too):
+  curl -fsS ${auth} ${url}/api/openapi.json
+Health (no key): ${url}/api/health
+${logging ? '' : '\nOnly errors are logged in demo mode, so this stays on screen; --log stderr logs every request.\n'}
 Press Ctrl-C to stop.
 `;
 }
@@ -218,12 +242,17 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   }
   // A server stamps every download with its own time: SOURCE_DATE_EPOCH is for files, not for a service.
   const { date: _date, ...backupOptions } = toBackupOptions(dataDir, backupFlags as BackupFlags, {});
-  const out = values.get('log')?.value === 'stdout' ? io.stdout : io.stderr;
+  const logTo = values.get('log');
+  const out = logTo?.value === 'stdout' ? io.stdout : io.stderr;
+  const jsonLines = (await import('../../http/logging.js')).createLogger({ write: (line: string) => void out.write(line) });
+  // The demo's request lines (and the fixtures' deliberate skips, shown on the page anyway) would scroll
+  // its one-time key away: only errors, unless --log asks for everything.
+  const quietDemo = demoKey !== undefined && logTo === undefined;
   const options: ServerOptions = {
     ...backupOptions,
     auth,
     host,
-    logger: (await import('../../http/logging.js')).createLogger({ write: (line: string) => void out.write(line) }),
+    logger: quietDemo ? { info: () => {}, warn: () => {}, error: (o, m) => jsonLines.error(o, m) } : jsonLines,
   };
   const set = <K extends keyof ServerOptions>(key: K, value: ServerOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
@@ -241,7 +270,7 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   // Loaded here, not at the top: every other command starts without hono, zod and pino (about 200 ms).
   const { startServer } = await import('../../http/server.js');
   const server = await startServer(options);
-  if (demoKey !== undefined) await writeAll(io.stdout, demoBanner(server.url, dataDir, demoKey));
+  if (demoKey !== undefined) await writeAll(io.stdout, demoBanner(server.url, dataDir, demoKey, !quietDemo));
   else await writeAll(io.stdout, `dbzip: serving ${dataDir} on ${server.url} (Ctrl-C to stop)\n`);
 
   await new Promise<void>((resolve) => {

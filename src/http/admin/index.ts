@@ -1,5 +1,5 @@
 /** The admin page: GET / with browser sign-in, and the HTML answer to a failed navigation. */
-export { registerAdminRoutes } from './routes.js';
-export type { AdminCapabilities } from './routes.js';
+export { registerAdminRoutes, registerPageAtTrailingSlash } from './routes.js';
+export type { AdminCapabilities, PageHandler } from './routes.js';
 export { htmlError } from './error-page.js';
 export { wantsHtml } from './html.js';

@@ -1,3 +1,5 @@
+import { formatBytes } from '../../format.js';
+
 /**
  * The restore card's script (part of the page's one inline script, see script.ts):
  *
@@ -9,8 +11,10 @@
  *    with, and shows the report: the pre-restore backup that undoes it and the counts.
  * 3. Any error is shown with every problem the server listed.
  *
- * Plain ES2020 in a string, no template literals inside (this is one), no DOM types needed.
+ * Plain ES2020 in a string, no template literals inside (this is one), no DOM types needed. Sizes are
+ * formatted by the server's own formatBytes (its source is embedded), so page and CLI read alike.
  */
+
 export const RESTORE_SCRIPT = `
 (() => {
   'use strict';
@@ -50,17 +54,7 @@ export const RESTORE_SCRIPT = `
     for (const child of children || []) node.append(child);
     return node;
   };
-  const size = (bytes) => {
-    if (bytes < 1024) return bytes + (bytes === 1 ? ' byte' : ' bytes');
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes / 1024;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-      value /= 1024;
-      unit += 1;
-    }
-    return (value < 10 ? value.toFixed(1) : String(Math.round(value))) + ' ' + units[unit];
-  };
+  const size = ${formatBytes.toString()};
   const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many || one + 's');
   const say = (text, state) => {
     status.textContent = text;

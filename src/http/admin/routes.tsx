@@ -98,8 +98,8 @@ const formLimit = bodyLimit({
   },
 });
 
-/** GET / (the page), POST /signin and POST /signout. */
-export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, capabilities: AdminCapabilities): void {
+/** GET / (the page), POST /signin and POST /signout. Returns the page's handler for registerPageAtTrailingSlash. */
+export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, capabilities: AdminCapabilities): PageHandler {
   const { options, logger, sessions } = deps;
   const auth = options.auth;
   const guard = [sameOriginOnly(options.trustProxy), formLimit];
@@ -116,7 +116,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
   const render = (page: PageContext, state: PageState, status: number, headers: Record<string, string> = {}) =>
     htmlResponse(<AdminPage page={page} state={state} />, page.nonce, status, headers);
 
-  app.openapi(pageRoute(deps), async (c) => {
+  const showPage = async (c: Context<AppEnv>): Promise<Response> => {
     const raw = new URL(c.req.url).pathname;
     // Served at the mount path itself (`/admin/backup`) links need the last segment; with a trailing slash they do not.
     const base = raw.endsWith('/') ? './' : `./${raw.slice(raw.lastIndexOf('/') + 1)}/`;
@@ -133,7 +133,8 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
       if (!(error instanceof DbzipError)) throw error;
       return render(page, { kind: 'unavailable', canSignOut, code: error.code, message: error.message }, ERROR_STATUS[error.code]);
     }
-  });
+  };
+  app.openapi(pageRoute(deps), showPage);
 
   app.openapi(signInRoute(deps, guard), async (c) => {
     if (auth.kind === 'unconfigured') throw new DbzipError('FORBIDDEN', FORBIDDEN_MESSAGE);
@@ -163,5 +164,24 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
     audit(c, 'signout', 'ok');
     const cleared = serializeCookie(SESSION_COOKIE, '', { path: prefix, maxAgeSeconds: 0, httpOnly: true, secure: isSecureRequest(c, options.trustProxy) });
     return new Response(null, { status: 303, headers: { Location: pageHref(c, prefix), 'Set-Cookie': cleared } });
+  });
+  return showPage;
+}
+
+export type PageHandler = (c: Context<AppEnv>) => Promise<Response>;
+
+/**
+ * The page at the mount path with a trailing slash too: mounted with `host.route('/admin/backup', app)`,
+ * the page route is exactly `/admin/backup`, and a host with Hono's default strict routing answers
+ * `/admin/backup/` with its own bare 404. Hono stores a sub-app's `/` as the mount path itself, so no
+ * route path of ours can name the slashed URL; `/*` can, and passes every other path on. Register it
+ * last, so it runs after every real route has had its turn (an unknown path still gets our 404).
+ */
+export function registerPageAtTrailingSlash(app: OpenAPIHono<AppEnv>, deps: RouteDeps, page: PageHandler): void {
+  app.get('/*', async (c, next) => {
+    // routePath is the mounted pattern ('/admin/backup/*'); without its '*' it is the slashed mount path.
+    if (c.req.path !== c.req.routePath.slice(0, -1)) return next();
+    for (const limit of deps.limit) await limit(c, async () => {});
+    return page(c);
   });
 }
