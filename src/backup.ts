@@ -20,6 +20,7 @@ import {
   type PinInfo,
   type SkippedEntry,
 } from './archive/manifest.js';
+import { ContentDigest } from './archive/content-digest.js';
 import { storedArchiveSize, ZipWriter } from './archive/zip-writer.js';
 import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError, UnknownDatabaseError } from './errors.js';
 import { inspectWith, type InspectedDatabase, type Inspection } from './inspect.js';
@@ -67,10 +68,20 @@ export interface BackupProgress {
 
 const CHUNK = 1024 * 1024;
 
-/** Counts what passes through, for `Backup.progress`. */
-async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }): AsyncGenerator<Buffer> {
+/**
+ * What restore() asks of a backup beyond the public options (not part of the documented API):
+ * `contentDigests` receives each database's content digest (src/archive/content-digest.ts) by path,
+ * so a plan can tell a database SQLite only stamped from one whose content differs.
+ */
+export interface BackupInternals {
+  contentDigests?: Map<string, string>;
+}
+
+/** Counts what passes through, for `Backup.progress`, and feeds `digest` when given. */
+async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }, digest?: ContentDigest): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     progress.inputBytes += chunk.length;
+    digest?.update(chunk);
     yield chunk;
   }
 }
@@ -230,6 +241,7 @@ interface Run {
   size: number | null;
   signal: AbortSignal;
   progress: { inputBytes: number };
+  contentDigests: Map<string, string> | undefined;
   onManifest: (manifest: Manifest) => void;
 }
 
@@ -261,7 +273,9 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
       throw new SnapshotError('SNAPSHOT_FAILED', db.path, `${db.path}: image is ${snapshot.bytes} bytes, ${db.bytes} were announced`);
     }
     // Streamed from the worker chunk by chunk: the CRC-32 goes in a data descriptor after the data.
-    yield* zip.addStream(db.path, counted(snapshot.chunks(), run.progress), snapshot.bytes);
+    const digest = run.contentDigests === undefined ? undefined : new ContentDigest();
+    yield* zip.addStream(db.path, counted(snapshot.chunks(), run.progress, digest), snapshot.bytes);
+    if (digest !== undefined) run.contentDigests?.set(db.path, digest.digest());
     databases.push(databaseEntry(opts, db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
   }
   for (const asset of plan.assets) {
@@ -320,7 +334,7 @@ function toReadable(source: AsyncGenerator<Buffer>, controller: AbortController,
  * Starts a backup of `options.dataDir`. Resolves once everything that can fail early has
  * been checked and the first database is snapshotted; the zip is then produced as it is read.
  */
-export async function createBackup(options: BackupOptions): Promise<Backup> {
+export async function createBackup(options: BackupOptions, internals: BackupInternals = {}): Promise<Backup> {
   const opts = resolveBackupOptions(options);
   const controller = new AbortController();
   const onUserAbort = () => controller.abort(new AbortedError(undefined, { cause: opts.signal?.reason }));
@@ -371,7 +385,7 @@ export async function createBackup(options: BackupOptions): Promise<Backup> {
     let ended = false;
     const source = (async function* () {
       try {
-        yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, progress, onManifest: resolveManifest });
+        yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, progress, contentDigests: internals.contentDigests, onManifest: resolveManifest });
       } finally {
         cleanup();
       }

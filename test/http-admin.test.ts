@@ -82,7 +82,7 @@ describe('the page at GET /', () => {
     expect(html).toMatch(/<time datetime="\d{4}-\d\d-\d\dT[\d:.]+Z">\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/time>/);
     expect(html).toMatch(/<span class="name">assets\/<\/span>/);
     expect(html).toMatch(/junk\.db<\/span>\s*<span class="tag">NOT_SQLITE<\/span><\/span><span class="why">no SQLite header/);
-    expect(html).toMatch(/<a id="download" class="button" href="\.\/api\/backup" data-cookie-path="\/">/);
+    expect(html).toMatch(/<a id="download" class="button" href="\.\/api\/backup" data-cookie-path="\/" data-progress="[^"]*api\/backup\/progress">/);
     expect(html).toMatch(/<form method="post" action="\.\/signout">/);
     expect(html).toMatch(/<script nonce="[^"]+">/);
     expect(html).not.toContain(tmpDir);
@@ -377,7 +377,7 @@ describe('mounted under a prefix', () => {
     const cookie = signedIn.headers.get('set-cookie')!.split(';')[0]!;
 
     const html = await (await host.request('/admin/backup', { headers: { Cookie: cookie } })).text();
-    expect(html).toMatch(/<a id="download" class="button" href="\.\/backup\/api\/backup" data-cookie-path="\/admin\/backup">/);
+    expect(html).toMatch(/<a id="download" class="button" href="\.\/backup\/api\/backup" data-cookie-path="\/admin\/backup" data-progress="[^"]*api\/backup\/progress">/);
     expect(html).toMatch(/action="\.\/backup\/signout"/);
 
     const download = await host.request('/admin/backup/api/backup?dl=Zz9Yy8Xx7W', { headers: { Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' } });
@@ -404,7 +404,7 @@ describe('mounted under a prefix', () => {
     const cookie = (await signInRequest(host, key, '/admin/backup/signin')).headers.get('set-cookie')!.split(';')[0]!;
     const page = await host.request('/admin/backup/', { headers: { Cookie: cookie } });
     expect(page.status).toBe(200);
-    expect(await page.text()).toMatch(/<a id="download" class="button" href="\.\/api\/backup" data-cookie-path="\/admin\/backup">/);
+    expect(await page.text()).toMatch(/<a id="download" class="button" href="\.\/api\/backup" data-cookie-path="\/admin\/backup" data-progress="[^"]*api\/backup\/progress">/);
     expect((await host.request('/admin/backup/nope')).status).toBe(404);
     expect((await host.request('/admin/backup/api/health')).status).toBe(200);
     const alone = createApp({ dataDir: tmpDir, auth: { apiKey: key }, logger: captureLogger().logger });

@@ -20,7 +20,7 @@ describe('authentication', () => {
     // '/*' only serves the page at a mounted path's trailing slash (test/http-admin.test.ts) and passes the rest on.
     const paths = [...new Set(app.routes.filter((r) => r.method === 'GET' && r.path !== '/*').map((r) => r.path))];
     // The page (/) shows its sign-in form to anyone: test/http-admin.test.ts.
-    expect(paths.sort()).toEqual(['/', '/api/backup', '/api/databases', '/api/health', '/api/openapi.json']);
+    expect(paths.sort()).toEqual(['/', '/api/backup', '/api/backup/progress', '/api/databases', '/api/health', '/api/openapi.json', '/api/pre-restore', '/api/pre-restore/:name']);
     for (const p of paths.filter((p) => p !== '/api/health' && p !== '/')) {
       const missing = await app.request(p);
       const wrong = await app.request(p, { headers: { 'X-API-Key': newKey() } });
@@ -266,7 +266,7 @@ describe('GET /api/openapi.json', () => {
     expect(doc.openapi).toMatch(/^3\./);
     // Not '/*': it is the page again, at a mounted path's trailing slash, and no route of its own.
     const registered = app.routes.filter((r) => r.method !== 'ALL' && r.path !== '/*').map((r) => `${r.method.toLowerCase()} ${r.path}`);
-    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p.replace(/\{(\w+)\}/g, ':$1')}`));
     expect([...new Set(registered)].sort()).toEqual(documented.sort());
     expect(doc.components.securitySchemes).toEqual({
       ApiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },

@@ -143,6 +143,28 @@ describe('restore: round trips', () => {
     await expectMatchesArchive(data, zip);
   });
 
+  test('online: a dry run of the same archive right after restoring it reads unchanged for every file, though SQLite rewrote header bytes; a real change reads replaced', async ({ tmpDir }) => {
+    const { data, zip } = await changedFixture(tmpDir);
+    await restore({ archive: zip, dataDir: data, mode: 'online' });
+    // The backup API bumped the live files' change counter, schema cookie and version-valid-for: the bytes differ.
+    const { entries } = await readArchive(zip);
+    const archived = entries.find((e) => e.name === 'app.db')!.data;
+    expect(fs.readFileSync(path.join(data, 'app.db')).equals(archived)).toBe(false);
+
+    const dry = await restore({ archive: zip, dataDir: data, dryRun: true });
+    expect(dry.plan.items.filter((i) => i.action !== 'unchanged' && i.action !== 'kept')).toEqual([]);
+    const again = await restore({ archive: zip, dataDir: data, mode: 'online' });
+    expect(again.applied).toBe(false);
+    expect(again.preRestore).toBeNull();
+
+    // One changed row is content: replaced, by the same comparison.
+    const db = new Database(path.join(data, 'settings.db'));
+    db.exec("CREATE TABLE note (v TEXT); INSERT INTO note VALUES ('changed')");
+    db.close();
+    const changed = await restore({ archive: zip, dataDir: data, dryRun: true });
+    expect(Object.fromEntries(changed.plan.items.map((i) => [i.path, i.action]))).toMatchObject({ 'settings.db': 'replaced', 'app.db': 'unchanged' });
+  });
+
   test('restoring the same archive twice changes nothing the second time and writes no pre-restore backup', async ({ tmpDir }) => {
     const { data, zip } = await changedFixture(tmpDir);
     await restore({ archive: zip, dataDir: data, mode: 'offline' });

@@ -7,11 +7,13 @@ import { requireAuth } from './auth.js';
 import { registerBackupRoute } from './backup-route.js';
 import type { AppEnv, RouteDeps } from './context.js';
 import { registerDatabasesRoute } from './databases-route.js';
+import { DownloadProgress, registerDownloadProgressRoute } from './download-progress.js';
 import { errorHandler, notFoundHandler } from './error-status.js';
 import { registerHealthRoute } from './health-route.js';
 import { BackupSlots, rateLimit } from './limits.js';
 import { requestLog } from './logging.js';
 import { registerOpenApiRoute } from './openapi.js';
+import { registerPreRestoreRoutes } from './pre-restore-route.js';
 import { registerRestoreRoute } from './restore-route.js';
 import { HTTP_DEFAULTS, resolveAppOptions, type AppOptions } from './options.js';
 import { Sessions } from './session.js';
@@ -63,6 +65,7 @@ export function createApp(options: AppOptions): DbzipApp {
     protect,
     limit,
     sessions,
+    downloads: new DownloadProgress(),
   };
 
   // One function per route group.
@@ -70,7 +73,9 @@ export function createApp(options: AppOptions): DbzipApp {
   registerHealthRoute(app);
   registerDatabasesRoute(app, deps);
   registerBackupRoute(app, deps);
+  registerDownloadProgressRoute(app, deps);
   registerRestoreRoute(app, deps);
+  registerPreRestoreRoutes(app, deps);
   registerOpenApiRoute(app, protect);
   // Keep last: it only answers what no route above did.
   registerPageAtTrailingSlash(app, deps, page);

@@ -69,6 +69,8 @@ interface BodyOptions {
   cut: (() => void) | undefined;
   /** How long the client may take to accept one slice before the download is cut off; 0: forever. */
   stallTimeoutMs: number;
+  /** Bytes handed out so far, after each slice (the page's progress). */
+  onSent?(bytes: number): void;
   onEnd(outcome: BodyOutcome, bytes: number, error?: unknown): void;
 }
 
@@ -133,6 +135,7 @@ function downloadBody(backup: Backup, options: BodyOptions): ReadableStream<Uint
         rest = rest.subarray(slice.length);
         bytes += slice.length;
         controller.enqueue(slice);
+        options.onSent?.(bytes);
         waitingSince = Date.now();
       },
       cancel() {
@@ -178,11 +181,13 @@ export function registerBackupRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): 
       throw error;
     }
     const databases = backup.plan.databases.map((db) => db.path);
+    const tracked = query.dl === undefined ? undefined : deps.downloads.track(query.dl, backup);
     let resolve!: (result: DownloadResult) => void;
     const download = new Promise<DownloadResult>((r) => {
       resolve = r;
     });
     const finish = (outcome: DownloadResult['outcome'], bytes: number, code?: string) => {
+      tracked?.end(outcome);
       audit({ outcome, bytes, size: backup.size, databases, compressionLevel: query.level ?? options.backup.level, durationMs: Date.now() - started.getTime(), ...(code === undefined ? {} : { code }) });
       resolve({ outcome, bytes, databases: databases.length });
     };
@@ -190,6 +195,7 @@ export function registerBackupRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): 
     const body = downloadBody(backup, {
       cut: outgoing === undefined ? undefined : () => outgoing.destroy(),
       stallTimeoutMs: options.stallTimeoutMs,
+      ...(tracked === undefined ? {} : { onSent: tracked.sent }),
       onEnd: (outcome, bytes, error) => {
         // The backup's work is over: its slot is free even while the last bytes are still on their way.
         release?.();

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../options.js';
+import type { DownloadProgress } from './download-progress.js';
 import type { BackupSlots } from './limits.js';
 import type { ResolvedAppOptions } from './options.js';
 import type { Sessions } from './session.js';
@@ -46,4 +47,6 @@ export interface RouteDeps {
   limit: MiddlewareHandler<AppEnv>[];
   /** Browser sessions; undefined unless an API key is configured. */
   sessions: Sessions | undefined;
+  /** The page's downloads by token (GET /api/backup?dl=), for GET /api/backup/progress. */
+  downloads: DownloadProgress;
 }

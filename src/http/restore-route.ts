@@ -34,7 +34,7 @@ const flag = (description: string) =>
     .optional()
     .openapi({ description: `${description} \`1\`/\`true\` or \`0\`/\`false\`; default off.`, example: '1' });
 
-const RestoreQuery = z.strictObject({
+export const RestoreQuery = z.strictObject({
   mode: z
     .enum(['online', 'offline'])
     .optional()
@@ -46,7 +46,7 @@ const RestoreQuery = z.strictObject({
 
 const PlanAction = z.enum(['added', 'replaced', 'unchanged', 'removed', 'kept']);
 
-const RestoreResultSchema = z
+export const RestoreResultSchema = z
   .object({
     applied: z.boolean().openapi({ description: 'True when the data directory was changed (never in a dry run, nor when nothing differed)' }),
     dryRun: z.boolean(),
@@ -135,7 +135,7 @@ const restoreRoute = (middleware: MiddlewareHandler[]) =>
  * Any answer but success may leave part of the upload unread: close the connection after it, so
  * the server does not read (or a keep-alive client keep sending) the rest of a large body.
  */
-const closeUnlessOk: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const closeUnlessOk: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   if (c.res.status !== 200) c.res.headers.set('Connection', 'close');
 };
@@ -204,7 +204,7 @@ async function receive(body: ReadableStream<Uint8Array>, file: string, o: Receiv
 }
 
 /** The report without server paths: everything is named relative to the data directory. */
-function toBody(report: RestoreReport, force: boolean, uploadBytes: number): RestoreResult {
+export function toBody(report: RestoreReport, force: boolean, uploadBytes: number): RestoreResult {
   const rel = (file: string) => path.relative(report.dataDir, file).split(path.sep).join('/');
   return {
     applied: report.applied,
@@ -233,11 +233,10 @@ function toBody(report: RestoreReport, force: boolean, uploadBytes: number): Res
   };
 }
 
-export function registerRestoreRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): void {
-  const { options, logger, restoreSlots } = deps;
+/** The app's own scan settings where it set them; otherwise restore() derives them from the archive. */
+export function restoreScanOptions(options: RouteDeps['options']): Partial<RestoreOptions> {
   const given = options.backupOptions;
-  // The app's own scan settings where it set them; otherwise restore() derives them from the archive.
-  const scan: Partial<RestoreOptions> = {
+  return {
     ...(given.extensions === undefined ? {} : { extensions: given.extensions }),
     ...(given.recursive === undefined ? {} : { recursive: given.recursive }),
     ...(given.assets === undefined ? {} : { assets: given.assets }),
@@ -245,6 +244,11 @@ export function registerRestoreRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps):
     busyTimeoutMs: options.backup.busyTimeoutMs,
     maxDatabaseBytes: options.backup.maxDatabaseBytes,
   };
+}
+
+export function registerRestoreRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): void {
+  const { options, logger, restoreSlots } = deps;
+  const scan = restoreScanOptions(options);
 
   app.openapi(restoreRoute([closeUnlessOk, ...deps.protect]), async (c) => {
     const query = c.req.valid('query');

@@ -6,3 +6,5 @@ export type { PlanAction, PlanItem, PlanKind, RestorePlan } from './plan.js';
 export { compareVersions, decideVersion, parseVersion } from './version-policy.js';
 export type { VersionComparison, VersionDecision } from './version-policy.js';
 export { createSpool, PRIVATE_FOLDER } from './spool.js';
+export { listPreRestoreBackups, preRestorePath, PRE_RESTORE_NAME_PATTERN } from './pre-restore.js';
+export type { PreRestoreListing } from './pre-restore.js';

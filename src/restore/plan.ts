@@ -10,8 +10,8 @@ import type { RestoreMode } from './options.js';
 import type { VersionDecision } from './version-policy.js';
 
 /**
- * added: not in the data dir now. replaced: there with other content. unchanged: same SHA-256, not
- * written. removed: not in the archive and `exact` is set. kept: not in the archive, left alone.
+ * added: not in the data dir now. replaced: there with other content. unchanged: same SHA-256 (for a
+ * database: or the same content digest), not written. removed: not in the archive and `exact` is set. kept: not in the archive, left alone.
  */
 export type PlanAction = 'added' | 'replaced' | 'unchanged' | 'removed' | 'kept';
 export type PlanKind = 'database' | 'asset' | 'version';
@@ -46,6 +46,13 @@ export interface PlanInput {
   dataDir: string;
   archive: Manifest;
   current: Manifest;
+  /**
+   * Content digests (src/archive/content-digest.ts) by database path, of the archive's images (from
+   * verify) and of the current ones: equal digests make a database `unchanged` even when SQLite's
+   * bookkeeping in the header (an online restore bumps it) makes the SHA-256 differ.
+   */
+  archiveContent?: ReadonlyMap<string, string>;
+  currentContent?: ReadonlyMap<string, string>;
   /** `<dataDir>/VERSION` now, trimmed; null when absent. */
   currentVersionFile: string | null;
   exact: boolean;
@@ -65,6 +72,10 @@ async function exists(file: string): Promise<boolean> {
 export async function makePlan(input: PlanInput): Promise<PlanOutcome> {
   const { archive, current } = input;
   const refusals: string[] = [];
+  const sameContent = (p: string): boolean => {
+    const was = input.archiveContent?.get(p);
+    return was !== undefined && was === input.currentContent?.get(p);
+  };
   const now = new Map<string, { kind: PlanKind; sha256: string; bytes: number }>();
   for (const db of current.databases) now.set(db.path, { kind: 'database', sha256: db.sha256, bytes: db.bytes });
   for (const asset of current.assets) if (!STAGING_PATTERN.test(asset.path)) now.set(asset.path, { kind: 'asset', sha256: asset.sha256, bytes: asset.bytes });
@@ -88,7 +99,8 @@ export async function makePlan(input: PlanInput): Promise<PlanOutcome> {
     inArchive.add(want.path);
     const there = now.get(want.path);
     if (there !== undefined) {
-      items.push({ kind: want.kind, path: want.path, action: there.sha256 === want.sha256 ? 'unchanged' : 'replaced', bytes: want.bytes });
+      const unchanged = there.sha256 === want.sha256 || (want.kind === 'database' && sameContent(want.path));
+      items.push({ kind: want.kind, path: want.path, action: unchanged ? 'unchanged' : 'replaced', bytes: want.bytes });
       continue;
     }
     const reason = skipped.get(want.path) ?? ((await exists(path.join(input.dataDir, ...want.path.split('/')))) ? 'not a file a backup would archive' : undefined);

@@ -10,13 +10,15 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Manifest } from '../archive/manifest.js';
 import { createBackup, type Backup } from '../backup.js';
-import { DbzipError, OutputError } from '../errors.js';
+import { DataDirError, DbzipError, OptionsError, OutputError } from '../errors.js';
 import { DEFAULTS, type BackupOptions } from '../options.js';
 import { fsyncDir } from '../durable.js';
 import type { ResolvedRestoreOptions } from './options.js';
 import { PRIVATE_FOLDER } from './spool.js';
 
-const NAME_PATTERN = /^pre-restore-(\d{8}-\d{6})(?:-(\d+))?\.zip$/;
+/** `pre-restore-<UTC yyyymmdd-hhmmss>[-n].zip`: the only names restore() writes, and the only ones listed or served. */
+export const PRE_RESTORE_NAME_PATTERN = /^pre-restore-(\d{8}-\d{6})(?:-(\d+))?\.zip$/;
+const NAME_PATTERN = PRE_RESTORE_NAME_PATTERN;
 const PARTIAL_PATTERN = /^pre-restore-\d{8}-\d{6}(?:-\d+)?\.zip\.partial$/;
 
 const pad = (n: number): string => String(n).padStart(2, '0');
@@ -71,9 +73,19 @@ export async function currentStateOptions(opts: ResolvedRestoreOptions, archive:
   };
 }
 
+/**
+ * What the data directory holds now: the manifest of a backup, and each database's content digest
+ * (src/archive/content-digest.ts) by path, which the plan compares when the SHA-256 differs.
+ */
+export interface CurrentState {
+  manifest: Manifest;
+  contentDigests: Map<string, string>;
+}
+
 /** Runs a backup and throws its bytes away: the dry run's view of the current state, nothing written. */
-export async function scanCurrentState(options: BackupOptions): Promise<Manifest> {
-  const backup = await createBackup(options);
+export async function scanCurrentState(options: BackupOptions): Promise<CurrentState> {
+  const contentDigests = new Map<string, string>();
+  const backup = await createBackup(options, { contentDigests });
   try {
     for await (const _chunk of backup.stream) {
       // discarded: only the manifest (hashes of what is there now) is wanted
@@ -82,15 +94,14 @@ export async function scanCurrentState(options: BackupOptions): Promise<Manifest
     backup.abort(error);
     throw error;
   }
-  return await backup.manifest;
+  return { manifest: await backup.manifest, contentDigests };
 }
 
-export interface PreRestoreBackup {
+export interface PreRestoreBackup extends CurrentState {
   /** Where it is written first. */
   partial: string;
   /** Where it is once published. */
   path: string;
-  manifest: Manifest;
 }
 
 async function writeBackup(backup: Backup, partial: string): Promise<void> {
@@ -119,9 +130,10 @@ export async function writePreRestore(privateDir: string, options: BackupOptions
   }
   const target = path.join(privateDir, highest === 0 ? `${base}.zip` : `${base}-${highest + 1}.zip`);
   const partial = `${target}.partial`;
-  const backup = await createBackup(options);
+  const contentDigests = new Map<string, string>();
+  const backup = await createBackup(options, { contentDigests });
   await writeBackup(backup, partial);
-  return { partial, path: target, manifest: await backup.manifest };
+  return { partial, path: target, manifest: await backup.manifest, contentDigests };
 }
 
 export async function publishPreRestore(backup: PreRestoreBackup): Promise<void> {
@@ -149,6 +161,43 @@ export async function prunePreRestore(privateDir: string, keep: number): Promise
     removed.push(path.join(privateDir, name));
   }
   return removed;
+}
+
+export interface PreRestoreListing {
+  name: string;
+  /** Absolute path. */
+  path: string;
+  bytes: number;
+  /** The start of the restore that wrote it (UTC, from the name). */
+  createdAt: Date;
+}
+
+/** `<dataDir>/.dbzip/<name>` for a valid pre-restore name; anything else throws (no path tricks). */
+export function preRestorePath(dataDir: string, name: string): string {
+  if (!NAME_PATTERN.test(name)) throw new OptionsError(`not a pre-restore backup name: ${JSON.stringify(name)}`);
+  return path.join(dataDir, PRIVATE_FOLDER, name);
+}
+
+/** The pre-restore backups in `<dataDir>/.dbzip/`, newest first (regular files only); none when the folder is missing. */
+export async function listPreRestoreBackups(dataDir: string): Promise<PreRestoreListing[]> {
+  const privateDir = path.join(dataDir, PRIVATE_FOLDER);
+  const names = await fs.readdir(privateDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[];
+    throw new DataDirError('DATA_DIR_UNREADABLE', dataDir, `cannot list ${privateDir}: ${error.code ?? error.message}`, { cause: error });
+  });
+  const listed: PreRestoreListing[] = [];
+  for (const name of names.filter((n) => NAME_PATTERN.test(n))) {
+    const stat = await fs.lstat(path.join(privateDir, name)).catch(() => null);
+    if (stat === null || !stat.isFile()) continue;
+    const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})$/.exec(sortKey(name)[0]);
+    const createdAt = m === null ? stat.mtime : new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+    listed.push({ name, path: path.join(privateDir, name), bytes: stat.size, createdAt });
+  }
+  return listed.sort((a, b) => {
+    const [sa, na] = sortKey(a.name);
+    const [sb, nb] = sortKey(b.name);
+    return sa === sb ? nb - na : sa < sb ? 1 : -1;
+  });
 }
 
 /** `.partial` files are never complete backups: those left by a killed restore are removed. */

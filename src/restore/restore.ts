@@ -125,9 +125,12 @@ async function run(opts: ResolvedRestoreOptions, started: number): Promise<Resto
     ...extra,
   });
 
+  const archiveContent = new Map(verify.databases.flatMap((db) => (db.contentSha256 === undefined ? [] : [[db.path, db.contentSha256] as const])));
+  const planBase = { dataDir, archive, currentVersionFile, exact: opts.exact, force: opts.force, archiveContent };
+
   if (opts.dryRun) {
     const current = await scanCurrentState(backupOptions);
-    const { items, refusals } = await makePlan({ dataDir, archive, current, currentVersionFile, exact: opts.exact, force: opts.force });
+    const { items, refusals } = await makePlan({ ...planBase, current: current.manifest, currentContent: current.contentDigests });
     if (refusals.length > 0) throw refused(refusals);
     return report(planOf(opts, dataDir, version, items, null), { durationMs: performance.now() - started });
   }
@@ -144,7 +147,7 @@ async function run(opts: ResolvedRestoreOptions, started: number): Promise<Resto
     let plan: RestorePlan;
     try {
       opts.logger.info({ path: pre.partial }, 'pre-restore backup written');
-      const { items, refusals } = await makePlan({ dataDir, archive, current: pre.manifest, currentVersionFile, exact: opts.exact, force: opts.force });
+      const { items, refusals } = await makePlan({ ...planBase, current: pre.manifest, currentContent: pre.contentDigests });
       if (refusals.length > 0) throw refused(refusals);
       plan = planOf(opts, dataDir, version, items, pre.path);
       if (!hasChanges(items)) {

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { contentDigest } from '../archive/content-digest.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
@@ -33,6 +34,11 @@ export interface VerifiedDatabase {
   bytes: number;
   /** `'ok'`, or what integrity_check (or reading the entry) reported instead. */
   integrity: 'ok' | string;
+  /**
+   * SHA-256 of the image with the header fields SQLite rewrites without a content change zeroed
+   * (src/archive/content-digest.ts); restore compares it to tell "unchanged". Absent when the image was not read.
+   */
+  contentSha256?: string;
 }
 
 export interface VerifiedAsset {
@@ -254,7 +260,7 @@ async function checkDatabase(reader: ZipReader, entry: ZipEntry, listed: Databas
   // integrity_check lists up to 100 findings; a few say enough.
   const integrity = check.ok ? 'ok' : check.messages.slice(0, 5).join('; ');
   if (!check.ok) report.problems.push(`${label}: integrity_check failed: ${integrity}`);
-  report.databases.push({ path: entry.name, bytes: image.length, integrity });
+  report.databases.push({ path: entry.name, bytes: image.length, integrity, contentSha256: contentDigest(image) });
 }
 
 async function checkAsset(reader: ZipReader, entry: ZipEntry, listed: AssetEntry, report: VerifyReport): Promise<void> {

@@ -157,9 +157,13 @@ describe.skipIf(skip)('the admin page in Chromium', () => {
       expect(await page.getByRole('link', { name: 'Download backup' }).getAttribute('aria-disabled')).toBe('true');
       await screenshot(page, 'admin-preparing-desktop.png');
       const saved = await started;
-      await expect.poll(() => status.innerText(), { timeout: 5_000 }).toBe('Downloading \u2014 see your browser\u2019s downloads.');
+      // settings.db is a rollback-journal database: the page said why the browser shows no total, and what to change.
+      expect(await page.locator('#size-note').innerText()).toMatch(/settings\.db uses a rollback journal.*PRAGMA journal_mode=WAL.*--pin all-blocking/s);
+      expect(await page.locator('#download-size').innerText()).toMatch(/^about [\d.]+ KiB \(estimate\)$/);
+      // When the last byte has left, "Downloading" gives way to what happened (the page asks the server).
+      await expect.poll(() => status.innerText(), { timeout: 10_000 }).toMatch(/^Download finished: [\d.]+ KiB sent\. Your browser has saved it \(see its downloads\)\.$/);
       await page.setViewportSize(PHONE);
-      await screenshot(page, 'admin-downloading-phone.png');
+      await screenshot(page, 'admin-downloaded-phone.png');
       await page.setViewportSize(DESKTOP);
       await page.unroute('**/api/backup?dl=*');
       expect(await checkZip(saved, 'root.zip')).toEqual(names);
@@ -229,6 +233,41 @@ describe.skipIf(skip)('the admin page in Chromium', () => {
       await screenshotRestore(page, 'restore-report-phone.png');
       await page.setViewportSize(DESKTOP);
       expect(lines.filter((l) => l['audit'] === 'restore').map((l) => l['outcome'])).toEqual(['dry-run', 'ok']);
+
+      // Undo from the page: the pre-restore backup is listed with Download and Restore.
+      await page.reload();
+      const undo = page.locator('#undo');
+      const undoRows = undo.locator('#undo-list tbody tr');
+      await expect.poll(() => undoRows.count(), { timeout: 10_000 }).toBe(1);
+      const undoName = path.basename(preRestore!);
+      expect(await undoRows.first().locator('td.name').innerText()).toBe(undoName);
+      const undoDownload = page.waitForEvent('download', { timeout: 20_000 });
+      await undo.getByRole('link', { name: 'Download' }).click();
+      const undoSaved = await undoDownload;
+      expect(undoSaved.suggestedFilename()).toBe(undoName);
+      await undoSaved.saveAs(path.join(tmp.dir, 'undo.zip'));
+      expect(fs.readFileSync(path.join(tmp.dir, 'undo.zip')).equals(fs.readFileSync(path.join(dataDir, preRestore!)))).toBe(true);
+      await undo.getByRole('button', { name: 'Restore\u2026' }).click();
+      const undoResult = undo.locator('#undo-result');
+      await expect.poll(() => undoResult.isVisible(), { timeout: 30_000 }).toBe(true);
+      expect(await undoResult.innerText()).toMatch(/replaced app\.db/);
+      await page.locator('#undo').scrollIntoViewIfNeeded();
+      await screenshot(page, 'undo-plan-desktop.png');
+      await undo.getByRole('button', { name: 'Restore now' }).click();
+      await expect.poll(() => undoResult.locator('h3').innerText(), { timeout: 30_000 }).toBe(`Restored ${undoName}`);
+      const undone = new Database(path.join(dataDir, 'app.db'), { readonly: true });
+      try {
+        expect(undone.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'later'").pluck().get(), 'the change made before the restore is back').toBe(1);
+      } finally {
+        undone.close();
+      }
+      // The state before the undo was saved too, so the list now has two, newest first.
+      await expect.poll(() => undoRows.count(), { timeout: 10_000 }).toBe(2);
+      expect(await undoRows.nth(1).locator('td.name').innerText()).toBe(undoName);
+      await page.setViewportSize(PHONE);
+      expect(await fitsWidth(page)).toBe(true);
+      await page.locator('#undo').screenshot({ path: path.join(ARTIFACTS, 'undo-phone.png') });
+      await page.setViewportSize(DESKTOP);
 
       const log = JSON.stringify(lines);
       expect(log).not.toContain(key);
@@ -301,7 +340,13 @@ describe.skipIf(skip)('the admin page in Chromium', () => {
       const session = (await context.cookies()).find((c) => c.name === 'dbzip_session');
       expect(session?.path).toBe('/admin/backup');
       expect(await checkZip(await download(page), 'mounted.zip')).toEqual(['app.db', 'settings.db']);
-      await expect.poll(() => page.locator('#download-status').innerText()).toMatch(/^Downloading/);
+      await expect.poll(() => page.locator('#download-status').innerText(), { timeout: 10_000 }).toMatch(/^Download finished/);
+
+      // The mount path with a trailing slash is the same page (the host's strict routing would 404 it).
+      await page.goto(`${base}/admin/backup/`);
+      expect(await page.locator('table[aria-labelledby="databases-title"] tbody td.name').allInnerTexts()).toEqual(['app.db', 'settings.db']);
+      expect(await checkZip(await download(page), 'mounted-slash.zip')).toEqual(['app.db', 'settings.db']);
+      await expect.poll(() => page.locator('#download-status').innerText(), { timeout: 10_000 }).toMatch(/^Download finished/);
 
       await page.goto(`${base}/other`);
       expect((await page.locator('body').innerText()).trim()).toBe('cookies:');

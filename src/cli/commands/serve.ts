@@ -67,13 +67,17 @@ export const SERVE_ROUTES: readonly { method: string; path: string; key: boolean
   { method: 'GET', path: '/', key: false, what: 'the admin page: sign in with the key, download, restore' },
   { method: 'GET', path: '/api/backup', key: true, what: 'download a backup zip (?level=0-9, ?db=name)' },
   { method: 'POST', path: '/api/restore', key: true, what: 'restore from a zip sent as the body (?dryRun=1, ?mode=, ?exact=1, ?force=1)' },
+  { method: 'GET', path: '/api/backup/progress', key: true, what: 'how far the page\'s download (?dl=token) has got' },
+  { method: 'GET', path: '/api/pre-restore', key: true, what: 'the pre-restore backups (the state before each restore), newest first' },
+  { method: 'GET', path: '/api/pre-restore/:name', key: true, what: 'download one' },
+  { method: 'POST', path: '/api/pre-restore/:name/restore', key: true, what: 'restore one: undo that restore (same query as /api/restore)' },
   { method: 'GET', path: '/api/databases', key: true, what: 'what a backup would contain now' },
   { method: 'GET', path: '/api/openapi.json', key: true, what: 'the OpenAPI document of these routes' },
   { method: 'GET', path: '/api/health', key: false, what: 'liveness; never touches the databases' },
 ];
 
 const routeTable = (): string =>
-  SERVE_ROUTES.map((r) => `  ${r.method.padEnd(5)} ${r.path.padEnd(18)} ${(r.key ? 'key' : 'no key').padEnd(7)} ${r.what}`).join('\n');
+  SERVE_ROUTES.map((r) => `  ${r.method.padEnd(5)} ${r.path.padEnd(31)} ${(r.key ? 'key' : 'no key').padEnd(7)} ${r.what}`).join('\n');
 
 /** Registers the serve-only flags of the table (the shared ones come from addBackupFlags). */
 export function addServeFlags(command: Command): Command {

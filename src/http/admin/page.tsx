@@ -5,6 +5,8 @@ import { FORBIDDEN_MESSAGE } from '../auth.js';
 import { exactBytes, formatBytes, formatTime, plural } from './format.js';
 import { Document, DownloadIcon } from './layout.js';
 import { RestoreSection } from './restore-section.js';
+import type { SizeNote } from './size-note.js';
+import { UndoSection } from './undo-section.js';
 
 /** What every variant of the page needs to know about where it is served. */
 export interface PageContext {
@@ -21,7 +23,7 @@ export interface PageContext {
 export type PageState =
   | { kind: 'signin'; error?: string }
   | { kind: 'unconfigured' }
-  | { kind: 'inventory'; canSignOut: boolean; inspection: Inspection }
+  | { kind: 'inventory'; canSignOut: boolean; inspection: Inspection; sizeNote?: SizeNote | undefined }
   | { kind: 'unavailable'; canSignOut: boolean; code: string; message: string };
 
 const hours = (ms: number): string => (ms % 3_600_000 === 0 ? plural(ms / 3_600_000, 'hour') : plural(Math.round(ms / 60_000), 'minute'));
@@ -85,7 +87,34 @@ const Unconfigured: FC = () => (
 
 const journalLabel = (mode: string): string => (mode === 'wal' ? 'WAL' : 'rollback');
 
-const DownloadCard: FC<{ page: PageContext; inspection: Inspection | undefined }> = ({ page, inspection }) => {
+const list = (names: string[]): string => (names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
+
+/** Says which setting or database makes the download's size unknown, and what to change. */
+const SizeNoteText: FC<{ note: SizeNote }> = ({ note }) => (
+  <p id="size-note" class="hint">
+    Your browser will show no total for this download, so the size above is an estimate:{' '}
+    {note.level !== null ? (
+      <>
+        the server compresses backups (level {note.level}), and a compressed size is known only at the end. Level 0 (
+        <code>--level 0</code>) stores them with an exact size.
+      </>
+    ) : note.pinNone ? (
+      <>
+        pinning is off (<code>--pin none</code>), so no database's size is fixed in advance. The default, <code>--pin all</code>, fixes
+        every WAL database's.
+      </>
+    ) : (
+      <>
+        {list(note.databases)} {note.databases.length === 1 ? 'uses' : 'use'} a rollback journal, so{' '}
+        {note.databases.length === 1 ? 'its' : 'their'} size is known only once {note.databases.length === 1 ? 'it is' : 'they are'}{' '}
+        read. For an exact size, switch {note.databases.length === 1 ? 'it' : 'them'} to WAL (<code>PRAGMA journal_mode=WAL</code>, once,
+        by the application), or start dbzip with <code>--pin all-blocking</code> (their writers then wait while the backup runs).
+      </>
+    )}
+  </p>
+);
+
+const DownloadCard: FC<{ page: PageContext; inspection: Inspection | undefined; note: SizeNote | undefined }> = ({ page, inspection, note }) => {
   const total = inspection === undefined ? 0 : [...inspection.databases, ...inspection.assets].reduce((sum, f) => sum + f.bytes, 0);
   return (
     <section class="card" aria-labelledby="download-title">
@@ -95,7 +124,7 @@ const DownloadCard: FC<{ page: PageContext; inspection: Inspection | undefined }
         Each snapshot is checked before it is sent, so a large database takes a moment before the download starts.
       </p>
       <div class="download-row">
-        <a id="download" class="button" href={`${page.base}api/backup`} data-cookie-path={page.cookiePath}>
+        <a id="download" class="button" href={`${page.base}api/backup`} data-cookie-path={page.cookiePath} data-progress={`${page.base}api/backup/progress`}>
           <DownloadIcon />
           Download backup
         </a>
@@ -103,10 +132,14 @@ const DownloadCard: FC<{ page: PageContext; inspection: Inspection | undefined }
           <ul class="contents" aria-label="What the backup will hold">
             <li>{plural(inspection.databases.length, 'database')}</li>
             <li>{plural(inspection.assets.length, 'asset file')}</li>
-            <li title={exactBytes(total)}>about {formatBytes(total)}</li>
+            <li id="download-size" title={exactBytes(total)} data-bytes={String(total)} data-exact={note === undefined ? '1' : '0'}>
+              about {formatBytes(total)}
+              {note === undefined ? '' : ' (estimate)'}
+            </li>
           </ul>
         )}
       </div>
+      {note === undefined ? null : <SizeNoteText note={note} />}
       <p id="download-status" class="status" role="status" aria-live="polite"></p>
       <div id="download-error" class="alert" role="alert" hidden></div>
     </section>
@@ -243,7 +276,7 @@ export const AdminPage: FC<{ page: PageContext; state: PageState }> = ({ page, s
     <Document title="Backup · dbzip" nonce={page.nonce} script actions={state.canSignOut ? <SignOut base={page.base} /> : null}>
       <main>
         <Intro inspection={inspection} />
-        <DownloadCard page={page} inspection={inspection} />
+        <DownloadCard page={page} inspection={inspection} note={state.kind === 'inventory' ? state.sizeNote : undefined} />
         {state.kind === 'unavailable' ? (
           <section class="card" aria-labelledby="unavailable-title">
             <h2 id="unavailable-title">The data directory cannot be listed</h2>
@@ -263,6 +296,7 @@ export const AdminPage: FC<{ page: PageContext; state: PageState }> = ({ page, s
           </>
         )}
         {page.restore ? <RestoreSection base={page.base} /> : null}
+        {page.restore ? <UndoSection base={page.base} /> : null}
       </main>
       <Footer page={page} canSignOut={state.canSignOut} />
     </Document>

@@ -10,6 +10,7 @@ import { errorResponse } from '../openapi.js';
 import { crossSiteReason, isSecureRequest, mountPrefix, pageHref, serializeCookie, SESSION_COOKIE } from '../session.js';
 import { htmlResponse, newNonce } from './html.js';
 import { AdminPage, type PageContext, type PageState } from './page.js';
+import { sizeNote } from './size-note.js';
 
 /** What the page may offer besides downloading. */
 export interface AdminCapabilities {
@@ -128,7 +129,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
     const canSignOut = auth.kind === 'key';
     try {
       const inspection = await inspect({ ...options.backupOptions, signal: c.req.raw.signal });
-      return render(page, { kind: 'inventory', canSignOut, inspection }, 200);
+      return render(page, { kind: 'inventory', canSignOut, inspection, sizeNote: sizeNote(inspection, options.backup) }, 200);
     } catch (error) {
       if (!(error instanceof DbzipError)) throw error;
       return render(page, { kind: 'unavailable', canSignOut, code: error.code, message: error.message }, ERROR_STATUS[error.code]);

@@ -1,4 +1,6 @@
+import { formatBytes } from '../../format.js';
 import { RESTORE_SCRIPT } from './restore-script.js';
+import { UNDO_SCRIPT } from './undo-script.js';
 
 /**
  * The page's only script, inlined with the CSP nonce: the download part below, then the restore card's
@@ -11,6 +13,9 @@ import { RESTORE_SCRIPT } from './restore-script.js';
  *    browser's own download manager; the page polls document.cookie, sees it, removes it, and says so.
  * 3. An error before the first byte is a small HTML page (the request was a navigation): the iframe
  *    loads it, and the page shows its title and message. A download never fires the iframe's load event.
+ * 4. Once it started, the page asks `api/backup/progress?dl=<token>` every second how far it got (bytes
+ *    of the exact size, or an estimated percentage from the plan's input bytes), and says when it is
+ *    over: finished, or broken off. The browser's download manager tells the page none of this.
  *
  * Plain ES2020 in a string: src/ is compiled without DOM types, and the e2e test runs it in Chromium.
  */
@@ -22,6 +27,9 @@ const DOWNLOAD_SCRIPT = `
   const problem = document.getElementById('download-error');
   if (!link || !status || !problem) return;
   const cookiePath = link.getAttribute('data-cookie-path') || '/';
+  const progressUrl = link.getAttribute('data-progress');
+  const size = ${formatBytes.toString()};
+  let watching = 0;
   const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   let frame = null;
   let poll = 0;
@@ -64,6 +72,38 @@ const DOWNLOAD_SCRIPT = `
     showProblem('The download did not start', 'The server answered with an unexpected page' + what + '. Try again, or look at the server log.');
   };
 
+  const watch = (token) => {
+    const target = new URL(progressUrl, location.href);
+    target.searchParams.set('dl', token);
+    const tick = async () => {
+      let report = null;
+      try {
+        const response = await fetch(target.href, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+        report = response.ok ? await response.json() : null;
+      } catch (error) {
+        report = null;
+      }
+      if (report === null) {
+        say('', '');
+        return;
+      }
+      if (report.state === 'running') {
+        const exact = report.size !== null;
+        const total = exact ? report.size : report.estimatedSize;
+        const done = exact ? report.bytes : Math.min(report.inputBytes, total);
+        const percent = total > 0 ? Math.floor((100 * done) / total) : 0;
+        const how = exact ? size(report.bytes) + ' of ' + size(total) + ' (' + percent + '\u00a0%)' : size(report.bytes) + ' sent, about ' + percent + '\u00a0% (estimate)';
+        say('Downloading \u2014 ' + how + ' \u2014 see your browser\u2019s downloads.', 'busy');
+        watching = setTimeout(tick, 1000);
+        return;
+      }
+      if (report.state === 'ok') say('Download finished: ' + size(report.bytes) + ' sent. Your browser has saved it (see its downloads).', 'done');
+      else showProblem('The download broke off', 'The server stopped sending after ' + size(report.bytes) + ' (' + report.state + '). Your browser keeps no partial file as a backup; try again.');
+    };
+    clearTimeout(watching);
+    void tick();
+  };
+
   link.addEventListener('click', (event) => {
     if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
@@ -88,10 +128,11 @@ const DOWNLOAD_SCRIPT = `
       const secure = location.protocol === 'https:' ? '; Secure' : '';
       document.cookie = name + '=; Max-Age=0; Path=' + cookiePath + '; SameSite=Strict' + secure;
       settle();
-      say('Downloading \\u2014 see your browser\\u2019s downloads.', 'done');
+      say('Downloading \\u2014 see your browser\\u2019s downloads.', 'busy');
+      if (progressUrl) watch(token);
     }, 250);
   });
 })();
 `;
 
-export const SCRIPT = DOWNLOAD_SCRIPT + RESTORE_SCRIPT;
+export const SCRIPT = DOWNLOAD_SCRIPT + RESTORE_SCRIPT + UNDO_SCRIPT;

@@ -128,6 +128,10 @@ select {
 .button.danger:hover { background: var(--danger-hover); color: #fff; }
 .result { display: grid; gap: .75rem; border-top: 1px solid var(--border); padding-top: 1rem; }
 .result[hidden] { display: none; }
+#undo-list[hidden], #undo-force-row[hidden] { display: none; }
+#undo .check { padding-top: .75rem; }
+#undo ul.changes { list-style: none; padding: 0; margin: .5rem 0; display: grid; gap: .25rem; }
+#undo td.row-actions { white-space: nowrap; }
 .result .version { overflow-wrap: anywhere; }
 .result .done { color: var(--ok); font-weight: 600; }
 .result code { overflow-wrap: anywhere; }
