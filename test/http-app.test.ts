@@ -316,7 +316,7 @@ describe('logging', () => {
     // A host process, as an embedding app runs it: pino would write to fd 1 directly, so only a child shows it.
     const host = `
       import { Hono } from 'hono';
-      import { createApp } from ${JSON.stringify(path.resolve('dist/index.js'))};
+      import { createApp } from ${JSON.stringify(path.resolve('dist/http/index.js'))};
       const key = 'k'.repeat(8) + Math.random().toString(36).slice(2) + 'Q7x9Z2';
       const lines = [];
       const logger = { info: (o, m) => lines.push(m), warn: (o, m) => lines.push(m), error: (o, m) => lines.push(m) };

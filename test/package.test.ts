@@ -91,8 +91,8 @@ console.log(JSON.stringify({ version: DBZIP_VERSION, ok: report.ok, databases: r
     expect(JSON.parse(esm.stdout)).toEqual({ version: pkg.version, ok: true, databases: ['app.db', 'settings.db'] });
 
     // require() of an ES module: Node 20.19+ and 22.12+ (the engines range starts there).
-    const cjs = await run(process.execPath, ['--input-type=commonjs', '-e', "const d = require('dbzip'); console.log(typeof d.createBackup, typeof d.createApp, d.DBZIP_VERSION)"], { cwd: project });
-    expect(cjs.stdout.trim()).toBe(`function function ${pkg.version}`);
+    const cjs = await run(process.execPath, ['--input-type=commonjs', '-e', "const d = require('dbzip'); console.log(typeof d.createBackup, typeof require('dbzip/http').createApp, typeof require('dbzip/cli').runCli, d.DBZIP_VERSION)"], { cwd: project });
+    expect(cjs.stdout.trim()).toBe(`function function function ${pkg.version}`);
 
     const bin = await run(path.join(project, 'node_modules', '.bin', 'dbzip'), ['--version'], { cwd: project });
     expect(bin.stdout.trim()).toBe(pkg.version);
@@ -103,11 +103,13 @@ console.log(JSON.stringify({ version: DBZIP_VERSION, ok: report.ok, databases: r
     fs.writeFileSync(
       path.join(project, 'check.ts'),
       `import { createBackup, type Backup, type BackupOptions } from 'dbzip';
+import { createApp, type AppOptions } from 'dbzip/http';
 const options: BackupOptions = { dataDir: '.', level: 0 };
+const app = createApp({ dataDir: '.', auth: { none: true } } satisfies AppOptions);
 const backup: Backup = await createBackup(options);
 const size: number | null = backup.size;
 const read: number = backup.progress.inputBytes;
-export { size, read };
+export { size, read, app };
 `,
     );
     const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
