@@ -6,6 +6,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { contentDigest } from '../src/archive/content-digest.js';
 import { MANIFEST_NAME, VERSION_NAME, type Manifest } from '../src/archive/manifest.js';
 import { ZipReader, entryNameProblem } from '../src/archive/zip-reader.js';
 import { ArchiveError, OptionsError } from '../src/errors.js';
@@ -177,7 +178,10 @@ describe('verifyArchive', () => {
     expect(report.ok).toBe(true);
     expect(report.appVersion).toBe('1.2.3');
     expect(report.manifest).toEqual(manifest);
-    expect(report.databases).toEqual(manifest.databases.map((d) => ({ path: d.path, bytes: d.bytes, integrity: 'ok' })));
+    // contentSha256: the image's SHA-256 with SQLite's header bookkeeping zeroed (what restore compares).
+    const content = (p: string) => contentDigest(fs.readFileSync(path.join(stage.dir, p)));
+    expect(report.databases).toEqual(manifest.databases.map((d) => ({ path: d.path, bytes: d.bytes, integrity: 'ok', contentSha256: content(d.path) })));
+    expect(report.databases.map((d) => d.contentSha256)).not.toEqual(manifest.databases.map((d) => d.sha256));
     expect(report.assets).toEqual(manifest.assets.map((a) => ({ path: a.path, bytes: a.bytes })));
     const staged = [VERSION_NAME, ...stage.databases, ...stage.assets, MANIFEST_NAME];
     expect(report.totalBytes).toBe(staged.reduce((sum, p) => sum + fs.statSync(path.join(stage.dir, p)).size, 0));
