@@ -317,7 +317,7 @@ describe('logging', () => {
     const host = `
       import { Hono } from 'hono';
       import { createApp } from ${JSON.stringify(path.resolve('dist/http/index.js'))};
-      const key = 'k'.repeat(8) + Math.random().toString(36).slice(2) + 'Q7x9Z2';
+      const key = ${JSON.stringify(newKey())};
       const lines = [];
       const logger = { info: (o, m) => lines.push(m), warn: (o, m) => lines.push(m), error: (o, m) => lines.push(m) };
       for (const options of [{}, { logger }]) {
