@@ -87,13 +87,13 @@ describe('no temp files', () => {
 });
 
 describe('cancellation', () => {
-  test('destroying the stream stops the work promptly and closes every database handle and the worker', async ({ tmpDir }) => {
+  test('destroying the stream stops the work promptly and closes every database handle; only the idle worker stays', async ({ tmpDir }) => {
     for (const name of ['a.db', 'b.db', 'c.db']) makeBigDatabase(path.join(tmpDir, name), 6);
-    const baseThreads = threads();
+    // One idle snapshot worker is kept for the next backup (src/snapshot/worker-pool.ts): at most one more thread.
+    const baseThreads = threads() + 1;
     const baseFiles = openFiles().filter((f) => f.startsWith(tmpDir));
     expect(baseFiles).toEqual([]);
     const backup = await createBackup({ dataDir: tmpDir, level: 6 });
-    expect(threads()).toBeGreaterThan(baseThreads);
     const first = await withTimeout(new Promise<Buffer>((resolve) => backup.stream.once('data', resolve)), 10_000, 'first chunk');
     expect(first.length).toBeGreaterThan(0);
     const started = Date.now();
@@ -118,7 +118,7 @@ describe('cancellation', () => {
 
   test('a backup that is never read can be aborted and leaves nothing open', async ({ tmpDir }) => {
     makeDatabase(path.join(tmpDir, 'a.db'));
-    const baseThreads = threads();
+    const baseThreads = threads() + 1;
     const backup = await createBackup({ dataDir: tmpDir });
     backup.abort();
     await expect(backup.manifest).rejects.toBeInstanceOf(AbortedError);

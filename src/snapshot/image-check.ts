@@ -61,18 +61,63 @@ export function checkConnection(db: Database.Database, kind: ImageCheckKind): Im
   }
 }
 
+/** Header fields that locate the freelist, and the bytes reserved at the end of every page. */
+const RESERVED_BYTES_OFFSET = 20;
+const FREELIST_TRUNK_OFFSET = 32;
+const FREELIST_COUNT_OFFSET = 36;
+/** SQLite never writes the page that holds this byte (its file locks live there): in images over 1 GiB it is all zeros. */
+const LOCK_BYTE_OFFSET = 1_073_741_824;
+
 /**
- * True when some page of the image is all zeros. `serialize()` zero-fills a page it cannot read,
- * so a check that read the pages itself vouches for the image only when no page is all zeros.
+ * The image's free pages (trunk and leaf), read from the freelist the header points at (offset 32: the
+ * first trunk page; offset 36: how many free pages there are; each trunk: the next trunk, a leaf count,
+ * the leaf page numbers). `undefined` when the freelist does not add up: a page number outside the image
+ * or seen twice, a trunk listing more leaves than it can hold, or a total other than the header's.
  */
-export function hasZeroPage(image: Buffer, pageSize: number): boolean {
-  for (let offset = 0; offset < image.length; offset += pageSize) {
-    // Every b-tree page starts with its non-zero type byte: only other pages need the full compare.
-    if (image[offset] !== 0) continue;
-    const end = Math.min(offset + pageSize, image.length);
-    if (image.subarray(offset, end).every((byte) => byte === 0)) return true;
+export function freePages(image: Buffer, pageSize: number): Set<number> | undefined {
+  if (image.length < HEADER_BYTES) return undefined;
+  const pageCount = Math.floor(image.length / pageSize);
+  const total = image.readUInt32BE(FREELIST_COUNT_OFFSET);
+  const maxLeaves = (pageSize - (image[RESERVED_BYTES_OFFSET] ?? 0)) / 4 - 2;
+  const pages = new Set<number>();
+  const valid = (page: number) => page >= 2 && page <= pageCount && !pages.has(page);
+  for (let trunk = image.readUInt32BE(FREELIST_TRUNK_OFFSET); trunk !== 0; ) {
+    if (!valid(trunk)) return undefined;
+    pages.add(trunk);
+    const offset = (trunk - 1) * pageSize;
+    const leaves = image.readUInt32BE(offset + 4);
+    if (leaves > maxLeaves || pages.size + leaves > total) return undefined;
+    for (let i = 0; i < leaves; i++) {
+      const leaf = image.readUInt32BE(offset + 8 + 4 * i);
+      if (!valid(leaf)) return undefined;
+      pages.add(leaf);
+    }
+    trunk = image.readUInt32BE(offset);
   }
-  return false;
+  return pages.size === total ? pages : undefined;
+}
+
+/**
+ * The first all-zero page (1-based) that should not be all zeros, or `undefined`. `serialize()`
+ * zero-fills a page it cannot read and still succeeds, so a check that read the pages itself vouches
+ * for the image only when no other page is all zeros. Free pages may be (`secure_delete`, the default
+ * of Debian's libsqlite3, zeroes every page it frees), and so is the lock-byte page. With a freelist
+ * that does not add up, every all-zero page is suspect.
+ */
+export function suspiciousZeroPage(image: Buffer, pageSize: number): number | undefined {
+  const zeros = Buffer.alloc(pageSize);
+  const lockBytePage = image.length > LOCK_BYTE_OFFSET ? Math.floor(LOCK_BYTE_OFFSET / pageSize) + 1 : 0;
+  let free: Set<number> | undefined | null = null;
+  for (let offset = 0, page = 1; offset < image.length; offset += pageSize, page++) {
+    // Every b-tree page starts with its non-zero type byte: only other pages can be all zeros.
+    if (image[offset] !== 0 || page === lockBytePage) continue;
+    // Read once, only for an image that has a candidate.
+    if (free === null) free = freePages(image, pageSize);
+    if (free?.has(page) === true) continue;
+    const end = Math.min(offset + pageSize, image.length);
+    if (image.subarray(offset, end).equals(zeros.subarray(0, end - offset))) return page;
+  }
+  return undefined;
 }
 
 /**

@@ -32,10 +32,18 @@ export interface PinResult {
   windowMs: number;
 }
 
+/**
+ * Where `quick_check` ran: on the connection that read the image, inside its read transaction (no copy),
+ * or on a copy of the image (a small rollback-journal database, or an image with an all-zero page that
+ * is not free: the connection's check does not vouch for it); `none` with `check: 'none'`.
+ */
+export type CheckedOn = 'connection' | 'copy' | 'none';
+
 export interface SnapshotMeta extends DatabaseFacts {
   /** The image's length: page_count × page_size. */
   bytes: number;
   pinned: boolean;
+  checkedOn: CheckedOn;
 }
 
 /** Why a snapshot failed: skippable (`SNAPSHOT_FAILED`, `SNAPSHOT_CORRUPT`, …) or over the memory budget. */
@@ -50,7 +58,9 @@ export type Request =
   | { id: number; type: 'pin'; paths: string[]; busyTimeoutMs: number }
   | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number; check: CheckMode }
   /** The next `bytes` of the last snapshot's image. */
-  | { id: number; type: 'read'; bytes: number };
+  | { id: number; type: 'read'; bytes: number }
+  /** Ends the session's job: close its SQLite handles, free its image. The worker then serves the next session. */
+  | { id: number; type: 'reset' };
 
 export type Response =
   | { id: number; type: 'probe'; results: ProbeResult[] }
@@ -59,4 +69,5 @@ export type Response =
   | { id: number; type: 'snapshot'; ok: false; failure: SnapshotFailure }
   /** `sha256` (hex, of the whole image) comes with the last chunk, when the worker lets go of the image. */
   | { id: number; type: 'read'; chunk: Uint8Array; sha256?: string }
+  | { id: number; type: 'reset' }
   | { id: number; type: 'crash'; message: string };

@@ -1,6 +1,7 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { AbortedError, DbzipError } from '../errors.js';
 import type { CheckMode } from '../options.js';
+import { leaseWorker, returnWorker, workerGone, workerReturning } from './worker-pool.js';
 import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
 /** One database image, checked, held by the worker until it is read. */
@@ -23,43 +24,54 @@ const CHUNK_BYTES = 1024 * 1024;
 /** Chunks requested ahead (8 MiB), so the worker copies and hashes the next ones while the main thread writes. */
 const READ_AHEAD = 8;
 
-/** Run from TypeScript sources (tests), the worker first registers tsx's loader in its own thread. */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./snapshot-worker.js', import.meta.url));
-  const url = new URL('./snapshot-worker.ts', import.meta.url).href;
-  // Resolved here, not in the worker: eval code resolves packages from the current directory.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
-  return new Worker(boot, { eval: true });
-}
-
 /**
- * The main thread's handle on one snapshot worker. Requests run one at a time, in order.
- * `close()` (or an aborted signal) ends the worker, which closes every SQLite handle it holds.
+ * The main thread's handle on one backup's work in a snapshot worker (leased from the pool in
+ * worker-pool.ts). Requests run one at a time, in order. `close()` (or an aborted signal) rejects
+ * what is pending and resets the worker, which closes every SQLite handle and frees the image it
+ * holds for this session, then gives the worker back for the next backup.
  */
 export class SnapshotSession {
-  readonly #worker: Worker;
+  /** Resolves with the worker once the pool hands one out, listeners attached. */
+  readonly #worker: Promise<Worker>;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed: Error | undefined;
-  readonly #exited: Promise<void>;
+  /** Set by the first close(): resolves once the worker is reset and given back (or gone). */
+  #released: Promise<void> | undefined;
+  #onReset: (() => void) | undefined;
+  #removeAbortListener: (() => void) | undefined;
+  #exited = false;
+  readonly #onMessage = (response: Response) => {
+    if (response.type === 'reset') {
+      this.#onReset?.();
+      return;
+    }
+    const pending = this.#pending.get(response.id);
+    this.#pending.delete(response.id);
+    if (response.type === 'crash') pending?.reject(new DbzipError('SNAPSHOT_FAILED', `snapshot worker failed: ${response.message}`));
+    else pending?.resolve(response);
+  };
+  readonly #onError = (error: Error) => this.#fail(new DbzipError('SNAPSHOT_FAILED', `snapshot worker failed: ${error.message}`, { cause: error }));
+  readonly #onExit = () => {
+    this.#exited = true;
+    this.#fail(this.#closed ?? new DbzipError('SNAPSHOT_FAILED', 'snapshot worker exited unexpectedly'));
+    this.#onReset?.();
+  };
 
   constructor(signal?: AbortSignal) {
-    this.#worker = startWorker();
-    this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
-    this.#worker.on('message', (response: Response) => {
-      const pending = this.#pending.get(response.id);
-      this.#pending.delete(response.id);
-      if (response.type === 'crash') pending?.reject(new DbzipError('SNAPSHOT_FAILED', `snapshot worker failed: ${response.message}`));
-      else pending?.resolve(response);
+    this.#worker = leaseWorker().then((worker) => {
+      worker.on('message', this.#onMessage);
+      worker.on('error', this.#onError);
+      worker.on('exit', this.#onExit);
+      return worker;
     });
-    this.#worker.on('error', (error) => this.#fail(new DbzipError('SNAPSHOT_FAILED', `snapshot worker failed: ${error.message}`, { cause: error })));
-    this.#worker.on('exit', () => this.#fail(this.#closed ?? new DbzipError('SNAPSHOT_FAILED', 'snapshot worker exited unexpectedly')));
     if (signal !== undefined) {
       const onAbort = () => void this.close(new AbortedError(undefined, { cause: signal.reason }));
       if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-      void this.#exited.then(() => signal.removeEventListener('abort', onAbort));
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+      }
     }
   }
 
@@ -74,7 +86,8 @@ export class SnapshotSession {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (r: Response) => void, reject });
-      this.#worker.postMessage({ ...request, id });
+      // In order: callbacks on one promise run in the order they were added. Not if closed meanwhile.
+      void this.#worker.then((worker) => this.#pending.has(id) && worker.postMessage({ ...request, id }));
     });
   }
 
@@ -118,10 +131,33 @@ export class SnapshotSession {
     }
   }
 
-  /** Ends the worker; pending requests reject with `reason`. Safe to call more than once. */
-  async close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
+  /**
+   * Rejects pending requests with `reason`, has the worker close this session's SQLite handles and
+   * free its image, and gives the worker back. Resolves once that is done; safe to call more than once.
+   * A request the worker is in (a `serialize()` of a large database) finishes first: SQLite cannot be
+   * interrupted from another thread, and neither could `terminate()` do it.
+   */
+  close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
     this.#fail(reason);
-    await this.#worker.terminate();
-    await this.#exited;
+    this.#released ??= this.#release();
+    return this.#released;
+  }
+
+  async #release(): Promise<void> {
+    this.#removeAbortListener?.();
+    // Synchronously, so a backup that starts right after this one waits for this worker instead of starting another.
+    workerReturning();
+    const worker = await this.#worker;
+    if (!this.#exited) {
+      await new Promise<void>((resolve) => {
+        this.#onReset = resolve;
+        worker.postMessage({ id: this.#nextId++, type: 'reset' } satisfies Request);
+      });
+    }
+    worker.off('message', this.#onMessage);
+    worker.off('error', this.#onError);
+    worker.off('exit', this.#onExit);
+    if (this.#exited) workerGone();
+    else returnWorker(worker);
   }
 }

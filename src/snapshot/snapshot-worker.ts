@@ -1,11 +1,12 @@
 /**
- * Runs in a worker thread, one per backup. Holds every SQLite handle of that backup
- * and closes each as soon as its database is read. Four requests:
+ * Runs in a worker thread, one backup at a time (worker-pool.ts reuses it for the next). Holds every
+ * SQLite handle of that backup and closes each as soon as its database is read. Five requests:
  * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
  * - pin: open a read transaction on several databases back to back (one shared moment);
  * - snapshot: one consistent image (`serialize()` reads it under one read transaction),
  *   passed by `PRAGMA quick_check`; the worker keeps it;
- * - read: the next chunk of that image, hashed on the way out and sent by transfer.
+ * - read: the next chunk of that image, hashed on the way out and sent by transfer;
+ * - reset: the backup is over (done or aborted): close its handles, free its image.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
@@ -14,9 +15,9 @@ import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { classify } from './classify.js';
 import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
-import { checkConnection, checkDatabaseImage, hasZeroPage, readImageHeader, type ImageCheckResult } from './image-check.js';
+import { checkConnection, checkDatabaseImage, readImageHeader, suspiciousZeroPage, type ImageCheckResult } from './image-check.js';
 import type { CheckMode } from '../options.js';
-import type { DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
+import type { CheckedOn, DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
 type Handle = Database.Database;
 
@@ -31,9 +32,22 @@ let current: { image: Buffer; offset: number; hash: Hash } | undefined;
  * lazily, after the next image is read, so two images would share RAM: collect as soon as one is
  * let go. (The flag is set only long enough to take a `gc` function, as jest's leak detector does.)
  */
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-setFlagsFromString('--no-expose-gc');
+function takeGc(): () => void {
+  // The flag is process-wide: a second worker starting at the same moment may turn it off between our
+  // two steps, so try again (a few rounds at most); without it images are freed when V8 gets to them.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    setFlagsFromString('--expose-gc');
+    try {
+      return runInNewContext('gc') as () => void;
+    } catch {
+      continue;
+    } finally {
+      setFlagsFromString('--no-expose-gc');
+    }
+  }
+  return () => {};
+}
+const collectGarbage = takeGc();
 
 let collectionDue = false;
 
@@ -129,6 +143,13 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
   return result;
 }
 
+/**
+ * Rollback-journal images up to this size are checked on a copy after the read lock is released (the
+ * writer waits only for the read); larger ones inside the read transaction, so a backup never holds
+ * two copies of a large database (peak memory stays near 1.3 × the largest database + 100 MB).
+ */
+const COPY_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
 type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
 function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMode: CheckMode): SnapshotOutcome {
@@ -153,8 +174,9 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     }
     image = db.serialize();
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
-    // In rollback-journal mode this read lock blocks every commit, so it is released first.
-    if (read.journalMode === 'wal' && checkMode === 'quick') check = checkConnection(db, 'quick');
+    // In rollback-journal mode this read lock blocks every commit: a small image is checked on a copy
+    // once the lock is released; a large one here, as a copy would double the memory a backup needs.
+    if (checkMode === 'quick' && (read.journalMode === 'wal' || image.length > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error, path) };
@@ -165,15 +187,19 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     return { ok: false, failure: { code: 'SNAPSHOT_FAILED', reason: `image is ${image.length} bytes, expected page_count × page_size = ${read.pageSize * read.pageCount}` } };
   }
   // serialize() zero-fills a page it cannot read and still succeeds. The check above read every page
-  // itself, so it vouches for the image unless a page came out all zeros: then check the image itself.
-  // check: 'none' ships the image as read; the manifest says it was not checked.
-  if (checkMode === 'quick' && (check === undefined || (check.ok && hasZeroPage(image, read.pageSize)))) check = checkDatabaseImage(image, 'quick');
+  // itself, so it vouches for the image unless a page that is not free came out all zeros: then check
+  // the image itself. check: 'none' ships the image as read; the manifest says it was not checked.
+  let checkedOn: CheckedOn = checkMode === 'none' ? 'none' : 'connection';
+  if (checkMode === 'quick' && (check === undefined || (check.ok && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
+    check = checkDatabaseImage(image, 'quick');
+    checkedOn = 'copy';
+  }
   if (check !== undefined && !check.ok) {
     return { ok: false, failure: { code: 'SNAPSHOT_CORRUPT', reason: `quick_check of the snapshot failed: ${check.messages.slice(0, 5).join('; ')}` } };
   }
   const header = readImageHeader(image);
   current = { image, offset: 0, hash: createHash('sha256') };
-  return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes: image.length, pinned: pinnedHandle !== undefined } };
+  return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes: image.length, pinned: pinnedHandle !== undefined, checkedOn } };
 }
 
 function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
@@ -202,6 +228,9 @@ function handle(request: Request): { response: Response; transfer: ArrayBuffer[]
       const response: Response = outcome.ok ? { id: request.id, type: 'snapshot', ok: true, meta: outcome.meta } : { id: request.id, type: 'snapshot', ok: false, failure: outcome.failure };
       return { response, transfer: [] };
     }
+    case 'reset':
+      reset();
+      return { response: { id: request.id, type: 'reset' }, transfer: [] };
     case 'read': {
       const result = readChunk(request.bytes);
       return { response: { id: request.id, type: 'read', ...result }, transfer: [result.chunk.buffer as ArrayBuffer] };
@@ -221,8 +250,12 @@ port.on('message', (request: Request) => {
   }
 });
 
-port.on('close', () => {
+/** Leaves nothing of the last backup behind: no read transaction, no image. */
+function reset(): void {
   for (const db of pinned.values()) db.close();
   pinned.clear();
   release();
-});
+  collectReleased();
+}
+
+port.on('close', reset);
