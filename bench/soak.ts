@@ -49,6 +49,16 @@ function sample(pid: number | 'self'): Sample {
   return { fds: links.length, rssMiB: Math.round(Number(rss) / 1024), files: links.filter((l) => l.startsWith('/') && !l.startsWith('/dev/')).sort() };
 }
 
+/** Samples until the descriptors are back to `fds` or 5 s have passed (sockets and threads close asynchronously). */
+async function settled(pid: number | 'self', fds: number): Promise<Sample> {
+  let last = sample(pid);
+  for (let waited = 0; last.fds > fds && waited < 5_000; waited += 100) {
+    await sleep(100);
+    last = sample(pid);
+  }
+  return last;
+}
+
 const show = (label: string, s: Sample) => console.log(`  ${label.padEnd(28)} fds ${String(s.fds).padStart(3)}   RSS ${String(s.rssMiB).padStart(4)} MiB`);
 
 function makeDataDir(dir: string): void {
@@ -71,7 +81,7 @@ type Phase = 'preparing' | 'first-snapshot' | 'headers' | 'mid-body';
 /** One download, cut off by the client at `phase`. Resolves when the client has let go. */
 function abortedDownload(url: string, key: string, phase: Phase, delayMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const req = http.get(url, { headers: { 'X-API-Key': key } });
+    const req = http.get(url, { headers: { 'X-API-Key': key }, agent: false });
     req.on('error', () => resolve());
     if (phase === 'preparing' || phase === 'first-snapshot') {
       setTimeout(() => {
@@ -100,7 +110,7 @@ function abortedDownload(url: string, key: string, phase: Phase, delayMs: number
 function completeDownload(url: string, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, { headers: { 'X-API-Key': key } }, (res) => {
+      .get(url, { headers: { 'X-API-Key': key }, agent: false }, (res) => {
         let bytes = 0;
         res.on('data', (chunk: Buffer) => (bytes += chunk.length));
         res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
@@ -151,8 +161,7 @@ async function soakHttp(dataDir: string): Promise<boolean> {
     // Let the server notice the last disconnects and reset its workers.
     await sleep(1_500);
     await completeDownload(url, key);
-    await sleep(500);
-    const end = sample(pid);
+    const end = await settled(pid, warm.fds);
     show(`after ${ABORTS} aborts + 1 download`, end);
     const leaked = end.files.filter((f) => !warm.files.includes(f));
     if (leaked.length > 0) console.log(`  files left open: ${[...new Set(leaked)].join(', ')}`);
@@ -186,8 +195,7 @@ async function soakLibrary(dataDir: string): Promise<boolean> {
     }
     if (i % 250 === 0) process.stdout.write(`  ${i} aborts, ${((Date.now() - t0) / 1000).toFixed(0)} s\r`);
   }
-  await sleep(1_000);
-  const end = sample('self');
+  const end = await settled('self', atStart.fds);
   show(`after ${ABORTS} aborts`, end);
   const leaked = end.files.filter((f) => !atStart.files.includes(f));
   if (leaked.length > 0) console.log(`  files left open: ${[...new Set(leaked)].join(', ')}`);
