@@ -24,7 +24,13 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
-  | 'OUTPUT_FAILED';
+  | 'OUTPUT_FAILED'
+  | 'INVALID_STORE_URL'
+  | 'INVALID_BACKUP_NAME'
+  | 'STORE_NOT_CONFIGURED'
+  | 'BACKUP_NOT_FOUND'
+  | 'STORE_DENIED'
+  | 'STORE_FAILED';
 
 export interface DbzipErrorOptions {
   cause?: unknown;
@@ -179,6 +185,32 @@ export class OutputError extends DbzipError {
 /** The message of anything thrown, for a line that names its context. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A backup store URL (`s3://bucket/prefix?…`, a folder) that cannot be used; the message says why. */
+export class StoreUrlError extends DbzipError {
+  constructor(message: string, options?: DbzipErrorOptions) {
+    super('INVALID_STORE_URL', message, options);
+    this.name = 'StoreUrlError';
+  }
+}
+
+/**
+ * A backup store could not do what was asked. `INVALID_BACKUP_NAME`: the name is not
+ * `<prefix>-backup-<UTC yyyymmdd-hhmmss>.zip` (nothing was looked up); `BACKUP_NOT_FOUND`: the store
+ * does not hold it; `STORE_NOT_CONFIGURED`: no store was given; `STORE_DENIED`: the store refused the
+ * credentials (or there are none); `STORE_FAILED`: anything else (network, disk, an upload cut off).
+ * Messages name the store by its display URL, never with a credential.
+ */
+export class StoreError extends DbzipError {
+  constructor(
+    code: 'INVALID_BACKUP_NAME' | 'BACKUP_NOT_FOUND' | 'STORE_NOT_CONFIGURED' | 'STORE_DENIED' | 'STORE_FAILED',
+    message: string,
+    options?: DbzipErrorOptions,
+  ) {
+    super(code, message, options);
+    this.name = 'StoreError';
+  }
 }
 
 /** Wraps anything thrown into a DbzipError without losing the original as `cause`. */

@@ -34,6 +34,33 @@ export const ZIP_READER_DEFAULTS = {
   ratioMinBytes: 1024 ** 2,
 } as const;
 
+/**
+ * A zip that is not a local file, read by byte ranges: a backup in a bucket is verified with
+ * ranged GETs instead of being downloaded first.
+ */
+export interface RangeSource {
+  /** How the archive is named in messages (a URL or key, never a credential). */
+  readonly label: string;
+  /** Total bytes. */
+  readonly size: number;
+  /** Bytes `start` to `end` (exclusive); the stream fails if the source does. */
+  readRange(start: number, end: number): Readable;
+}
+
+/** yauzl's hook for reading a zip from anything that can serve byte ranges. */
+class RangeReader extends yauzl.RandomAccessReader {
+  readonly #source: RangeSource;
+
+  constructor(source: RangeSource) {
+    super();
+    this.#source = source;
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    return this.#source.readRange(start, end);
+  }
+}
+
 /** One entry as the central directory describes it. */
 export interface ZipEntry {
   /** Position in the central directory, from 0. */
@@ -319,16 +346,21 @@ export class ZipReader {
    * ArchiveError when the file cannot be opened or is not a zip at all; every other problem is
    * in `problems`.
    */
-  static async open(zipPath: string, options: ZipReaderOptions = {}): Promise<ZipReader> {
+  static async open(source: string | RangeSource, options: ZipReaderOptions = {}): Promise<ZipReader> {
     const limits = resolveZipReaderOptions(options);
+    const zipPath = typeof source === 'string' ? source : source.label;
+    const yauzlOptions = {
+      autoClose: false, // closed by close(), so no path leaves the handle open or closes it twice
+      lazyEntries: true,
+      decodeStrings: false, // with it, yauzl stops the listing at the first unsafe name
+      validateEntrySizes: false, // same for a stored entry's sizes; listEntries() checks them instead
+    };
     let zip: ZipFile;
     try {
-      zip = await yauzl.openPromise(zipPath, {
-        autoClose: false, // closed by close(), so no path leaves the handle open or closes it twice
-        lazyEntries: true,
-        decodeStrings: false, // with it, yauzl stops the listing at the first unsafe name
-        validateEntrySizes: false, // same for a stored entry's sizes; listEntries() checks them instead
-      });
+      zip =
+        typeof source === 'string'
+          ? await yauzl.openPromise(source, yauzlOptions)
+          : await yauzl.fromRandomAccessReaderPromise(new RangeReader(source), source.size, yauzlOptions);
     } catch (error) {
       throw new ArchiveError([`${zipPath} cannot be opened as a zip file: ${errorMessage(error)}`], { cause: error });
     }
@@ -431,7 +463,7 @@ export class ZipReader {
 }
 
 /** Opens a zip, runs `use`, and closes the zip whatever happens. */
-export async function withZipReader<T>(zipPath: string, options: ZipReaderOptions, use: (reader: ZipReader) => Promise<T>): Promise<T> {
+export async function withZipReader<T>(zipPath: string | RangeSource, options: ZipReaderOptions, use: (reader: ZipReader) => Promise<T>): Promise<T> {
   const reader = await ZipReader.open(zipPath, options);
   try {
     return await use(reader);

@@ -2,6 +2,10 @@
 /** The only place that reads process.argv/env, handles signals and calls process.exit. */
 import { runCli } from './run-cli.js';
 
+// The AWS SDK warns on every run that its releases after January 2027 need Node 22; the pinned
+// version works on Node 20 (docs/stores.md says so), so the warning would only be noise on stderr.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const controller = new AbortController();
 let signals = 0;
 const onSignal = (name: NodeJS.Signals) => {

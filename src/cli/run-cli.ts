@@ -10,11 +10,13 @@ Examples:
   dbzip backup ./data -o backup.zip      snapshot every .db in ./data into backup.zip
   dbzip backup ./data -o - > b.zip       stream the zip to stdout
   dbzip verify backup.zip                check CRCs, hashes and integrity of every database
+  dbzip backup ./data --to s3://bkt/app  stream a backup into a bucket (credentials: AWS_* variables)
+  dbzip prune s3://bkt/app --keep 7      delete all but the 7 newest backups there
   dbzip list ./data --json               what a backup would contain, as JSON
   dbzip restore b.zip --data-dir ./data  verify, back up the current state, then restore (asks first)
   dbzip serve --data-dir ./data          serve backups over HTTP (see docs/http.md)`;
 
-const COMMANDS = ['backup', 'verify', 'list', 'restore', 'serve'] as const;
+const COMMANDS = ['backup', 'verify', 'prune', 'list', 'restore', 'serve'] as const;
 
 /*
  * Only the command being run is defined, and each command's implementation is imported when it runs:
@@ -42,7 +44,12 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
         .option('-f, --force', 'replace an existing output file')
         .option('-q, --quiet', 'no progress bar and no warnings')
         .option('--json', 'print the manifest as JSON on stdout when done')
-        .addHelpText('after', '\nExample:\n  SOURCE_DATE_EPOCH=0 dbzip backup ./data -o same-bytes-every-time.zip'),
+        .option('--to <store-url>', 'stream into a backup store instead: s3://bucket/prefix?endpoint=… or a folder (docs/stores.md)')
+        .option('--prefix <prefix>', 'with --to: the name is <prefix>-backup-<UTC time>.zip (default dbzip)')
+        .addHelpText(
+          'after',
+          '\nExamples:\n  SOURCE_DATE_EPOCH=0 dbzip backup ./data -o same-bytes-every-time.zip\n  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… dbzip backup ./data --to s3://my-bucket/app',
+        ),
       { forBackup: true },
     ).action(async (dataDir: string, flags) => setCode(await (await import('./commands/backup.js')).runBackup(dataDir, flags, io)));
   }
@@ -51,10 +58,27 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
     program
       .command('verify')
       .description('check a dbzip archive: zip CRCs, manifest checksums, PRAGMA integrity_check of every database')
-      .argument('<file>', 'the zip to check')
+      .argument('<file-or-store-url>', 'the zip to check; or a stored backup (s3://bucket/prefix/<name>, read with ranged requests); or a store (its newest backup)')
       .option('--json', 'print the report as JSON')
-      .addHelpText('after', '\nExample:\n  dbzip verify dbzip-backup-20260101-120000.zip')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  dbzip verify dbzip-backup-20260101-120000.zip\n  dbzip verify s3://my-bucket/app/dbzip-backup-20260101-030000.zip\n  dbzip verify s3://my-bucket/app          the newest backup there',
+      )
       .action(async (file: string, flags) => setCode(await (await import('./commands/verify.js')).runVerify(file, flags, io)));
+  }
+
+  if (wanted('prune')) {
+    program
+      .command('prune')
+      .description('delete old backups from a store: keeps the N newest (and those younger than D days), never the newest, never other files')
+      .argument('<store-url>', 's3://bucket/prefix?endpoint=… or a folder')
+      .option('--keep <n>', 'keep this many of the newest backups (required, at least 1)')
+      .option('--keep-days <d>', 'also keep every backup younger than this many days')
+      .option('--prefix <prefix>', 'only backups named <prefix>-backup-… (default dbzip)')
+      .option('--dry-run', 'only say what would be deleted')
+      .option('--json', 'print the result as JSON')
+      .addHelpText('after', '\nExample:\n  dbzip prune s3://my-bucket/app --keep 7 --keep-days 30')
+      .action(async (url: string, flags) => setCode(await (await import('./commands/prune.js')).runPrune(url, flags, io)));
   }
 
   if (wanted('list')) {

@@ -14,9 +14,14 @@ export const ERROR_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   INVALID_OPTION: 400,
   UNKNOWN_DATABASE: 400,
   ARCHIVE_INVALID: 400,
+  INVALID_STORE_URL: 400,
+  INVALID_BACKUP_NAME: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   RESTORE_REFUSED: 409,
+  BACKUP_NOT_FOUND: 404,
+  // The routes exist but this server has nowhere to keep backups: the page says how to configure one.
+  STORE_NOT_CONFIGURED: 404,
   // The request carried no body: this is about an upload (restore) that is too big.
   PAYLOAD_TOO_LARGE: 413,
   BUSY: 429,
@@ -27,6 +32,9 @@ export const ERROR_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   ASSET_UNREADABLE: 500,
   RESTORE_FAILED: 500,
   OUTPUT_FAILED: 500,
+  // The bucket (or folder) behind us failed or refused our credentials: an upstream fault, not ours or the client's.
+  STORE_DENIED: 502,
+  STORE_FAILED: 502,
   // The data directory is missing or unreadable: the service cannot serve until the operator mounts or
   // fixes it. Not a bug (500) and nothing the client did (4xx); 503 tells monitors "not ready, try later".
   DATA_DIR_NOT_FOUND: 503,

@@ -19,8 +19,8 @@ import {
   type PinInfo,
   type SkippedEntry,
 } from '../archive/manifest.js';
-import { ZipReader, entryLabel, entryNameProblem, resolveZipReaderOptions, type ZipEntry, type ZipReaderOptions } from '../archive/zip-reader.js';
-import { ArchiveError, errorMessage, OptionsError } from '../errors.js';
+import { ZipReader, entryLabel, entryNameProblem, resolveZipReaderOptions, type RangeSource, type ZipEntry, type ZipReaderOptions } from '../archive/zip-reader.js';
+import { ArchiveError, DbzipError, errorMessage, OptionsError } from '../errors.js';
 import { DEFAULTS, MAX_BUFFER_BYTES } from '../options.js';
 import { checkDatabaseImage, readImageHeader } from '../snapshot/image-check.js';
 
@@ -358,15 +358,19 @@ async function assertFile(zipPath: string): Promise<void> {
 /**
  * Reads the whole archive and reports every problem found. Throws OptionsError for bad options
  * and ArchiveError when the file is missing or unreadable; never for what the archive holds.
+ * `source` is a file path, or a RangeSource (a stored backup, read with ranged requests; a store
+ * that fails while the zip is opened throws its own error).
  */
-export async function verifyArchive(zipPath: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyArchive(source: string | RangeSource, options: VerifyOptions = {}): Promise<VerifyReport> {
   const resolved = resolveVerifyOptions(options);
-  await assertFile(zipPath);
+  if (typeof source === 'string') await assertFile(source);
   const report: VerifyReport = { ok: false, problems: [], manifest: null, appVersion: null, databases: [], assets: [], totalBytes: 0 };
   let reader: ZipReader | undefined;
   try {
-    reader = await ZipReader.open(zipPath, resolved.zip);
+    reader = await ZipReader.open(source, resolved.zip);
   } catch (error) {
+    // A store that failed (network, credentials) says nothing about the archive's content.
+    if (error instanceof ArchiveError && error.cause instanceof DbzipError) throw error.cause;
     // The file is there, so failing to open it as a zip is a finding about its content.
     if (!(error instanceof ArchiveError) || (error.cause as NodeJS.ErrnoException | undefined)?.syscall !== undefined) throw error;
     report.problems.push(...error.problems);

@@ -3,11 +3,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { backupFileName } from '../../archive/file-name.js';
+import { backupFileName, FILE_PREFIX_PATTERN } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
 import { fsyncDir } from '../../durable.js';
-import { DbzipError, OutputError } from '../../errors.js';
+import { DbzipError, OptionsError, OutputError } from '../../errors.js';
 import { formatBytes } from '../../format.js';
+import { backupToStore } from '../../store/backup-to-store.js';
+import { openStore } from '../../store/open.js';
 import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { toWritable, writeAll, type CliIo } from '../io.js';
 import { partialName, removeStalePartials } from '../partial-files.js';
@@ -17,6 +19,8 @@ export interface BackupCommandFlags extends BackupFlags {
   force?: boolean;
   quiet?: boolean;
   json?: boolean;
+  to?: string;
+  prefix?: string;
 }
 
 /**
@@ -71,7 +75,25 @@ async function writeToFile(backup: Backup, target: string, tap: Transform): Prom
   await fsyncDir(path.dirname(target));
 }
 
+/** `--to <store>`: streamed into the store under `<prefix>-backup-<UTC time>.zip`. */
+async function runBackupToStore(dataDir: string, flags: BackupCommandFlags, io: CliIo): Promise<number> {
+  if (flags.output !== undefined) throw new OptionsError('--to and --output (-o) exclude each other: a backup goes to a store or to a file');
+  const prefix = flags.prefix ?? 'dbzip';
+  if (!FILE_PREFIX_PATTERN.test(prefix)) throw new OptionsError(`--prefix must be 1 to 64 letters, digits, ".", "_" or "-", got ${JSON.stringify(prefix)}`);
+  const { date: _date, ...options } = toBackupOptions(dataDir, flags, io.env);
+  const store = await openStore({ url: flags.to ?? '', env: io.env }, io.cwd);
+  try {
+    const result = await backupToStore({ backup: options, store, prefix, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
+    if (flags.json) await writeAll(io.stdout, `${JSON.stringify(result, null, 2)}\n`);
+    else if (!flags.quiet) await writeAll(io.stderr, `stored ${result.name} in ${result.store}: ${result.bytes} bytes, ${result.databases} database(s)\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
 export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: CliIo): Promise<number> {
+  if (flags.to !== undefined) return runBackupToStore(path.resolve(io.cwd, dataDir), flags, io);
   const options = toBackupOptions(path.resolve(io.cwd, dataDir), flags, io.env);
   const toStdout = flags.output === '-';
   if (toStdout && io.stdout.isTTY === true) throw new OutputError('refusing to write a zip to a terminal: redirect stdout (-o - > backup.zip) or pass -o <file>');
