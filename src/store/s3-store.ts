@@ -75,6 +75,8 @@ export class S3Store implements BackupStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
+      // The SDK would print some failures to the console itself; every one reaches the caller as a StoreError.
+      logger: { debug() {}, info() {}, warn() {}, error() {}, trace() {} },
     });
   }
 
