@@ -89,4 +89,17 @@ describe('dbzip backup --to / verify <store> / prune', () => {
     const noKeep = await dbzip(['prune', 'store']);
     expect(noKeep.code).toBe(EXIT_CODES.INVALID_OPTION);
   });
+
+  test('serve refuses a bad schedule, and a bucket without credentials, before it listens', async ({ tmpDir }) => {
+    makeDatabase(path.join(tmpDir, 'data', 'app.db'));
+    const base = ['serve', '--data-dir', path.join(tmpDir, 'data'), '--no-auth', '--port', '0'];
+    const badCron = await dbzip([...base, '--schedule', 'nightly']);
+    expect(badCron.code).toBe(EXIT_CODES.INVALID_OPTION);
+    expect(badCron.stderr).toMatch(/schedule\.cron/);
+    const badZone = await dbzip([...base, '--schedule', '0 3 * * *'], { DBZIP_SCHEDULE_TIMEZONE: 'Nowhere/Else' });
+    expect(badZone.code).toBe(EXIT_CODES.INVALID_OPTION);
+    const noCredentials = await dbzip([...base, '--store', 's3://my-bucket/app', '--schedule', '0 3 * * *', '--keep', '7']);
+    expect(noCredentials.code).toBe(EXIT_CODES.STORE_DENIED);
+    expect(noCredentials.stderr).toMatch(/no S3 credentials/);
+  });
 });

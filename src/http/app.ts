@@ -15,6 +15,9 @@ import { requestLog } from './logging.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerPreRestoreRoutes } from './pre-restore-route.js';
 import { registerRestoreRoute } from './restore-route.js';
+import { StoredBackups } from './stored-backups.js';
+import { registerStoredBackupsRoutes } from './stored-backups-route.js';
+import { deferredStore } from '../store/deferred.js';
 import { HTTP_DEFAULTS, resolveAppOptions, type AppOptions } from './options.js';
 import { Sessions } from './session.js';
 
@@ -56,28 +59,60 @@ export function createApp(options: AppOptions): DbzipApp {
   // Browser sessions exist only with a key: their signing key is derived from it (see Sessions).
   const sessions = resolved.auth.kind === 'key' ? new Sessions(resolved.auth.digest, resolved.sessionTtlMs) : undefined;
   const protect: MiddlewareHandler<AppEnv>[] = [...limit, requireAuth(resolved.auth, sessions, resolved.trustProxy)];
+  const slots = new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds);
+  const { stored } = resolved;
+  const storedBackups =
+    stored === undefined
+      ? undefined
+      : new StoredBackups({
+          store: 'location' in stored.store ? deferredStore(stored.store) : stored.store,
+          backup: resolved.backupOptions,
+          prefix: resolved.filePrefix,
+          retention: stored.retention,
+          schedule: stored.schedule,
+          // Scheduled and manual runs take the same slots as downloads.
+          slots,
+          logger,
+        });
   const deps: RouteDeps = {
     options: resolved,
     logger,
-    slots: new BackupSlots(resolved.maxConcurrent, HTTP_DEFAULTS.busyRetryAfterSeconds),
+    slots,
     // Restores have their own limit: one at a time. Backups may run meanwhile (SQLite locking keeps each consistent).
     restoreSlots: new BackupSlots(HTTP_DEFAULTS.maxConcurrentRestores, HTTP_DEFAULTS.busyRetryAfterSeconds, 'restore'),
     protect,
     limit,
     sessions,
     downloads: new DownloadProgress(),
+    storedBackups,
   };
 
   // One function per route group.
   const page = registerAdminRoutes(app, deps, { restore: true });
-  registerHealthRoute(app);
+  registerHealthRoute(app, protect, storedBackups);
   registerDatabasesRoute(app, deps);
   registerBackupRoute(app, deps);
   registerDownloadProgressRoute(app, deps);
   registerRestoreRoute(app, deps);
   registerPreRestoreRoutes(app, deps);
+  registerStoredBackupsRoutes(app, deps);
   registerOpenApiRoute(app, protect);
   // Keep last: it only answers what no route above did.
   registerPageAtTrailingSlash(app, deps, page);
+  if (storedBackups !== undefined) {
+    RESOURCES.set(app, storedBackups);
+    // The schedule starts with the app; its timer never keeps the process alive. closeApp() stops it.
+    storedBackups.start();
+  }
   return app;
+}
+
+const RESOURCES = new WeakMap<DbzipApp, StoredBackups>();
+
+/**
+ * Stops what `createApp` started: the backup schedule, and a stored backup that is running (its
+ * upload is aborted, so nothing half-written is left in the store). `startServer`'s close() calls it.
+ */
+export async function closeApp(app: DbzipApp): Promise<void> {
+  await RESOURCES.get(app)?.stop();
 }

@@ -4,6 +4,7 @@ import type { DownloadProgress } from './download-progress.js';
 import type { BackupSlots } from './limits.js';
 import type { ResolvedAppOptions } from './options.js';
 import type { Sessions } from './session.js';
+import type { StoredBackups } from './stored-backups.js';
 
 /** How a request ended, for the request log line. */
 export type Outcome = 'ok' | 'rejected' | 'error' | 'aborted' | 'stalled' | 'failed';
@@ -49,4 +50,6 @@ export interface RouteDeps {
   sessions: Sessions | undefined;
   /** The page's downloads by token (GET /api/backup?dl=), for GET /api/backup/progress. */
   downloads: DownloadProgress;
+  /** Backups into the configured store (schedule, runs, status); undefined without a store. */
+  storedBackups: StoredBackups | undefined;
 }

@@ -1,5 +1,5 @@
 /** dbzip over HTTP: the app to mount, the server to start, and what they are configured with. */
-export { createApp } from './app.js';
+export { createApp, closeApp } from './app.js';
 export type { DbzipApp } from './app.js';
 export { startServer } from './server.js';
 export type { RunningServer } from './server.js';

@@ -1,7 +1,12 @@
+import path from 'node:path';
 import { FILE_PREFIX_PATTERN } from '../archive/file-name.js';
 import { OptionsError } from '../errors.js';
 import { integer, resolveBackupOptions, type BackupOptions, type Logger, type ResolvedBackupOptions } from '../options.js';
+import { checkRetention } from '../store/retention.js';
+import { resolveStoreOptions, type ResolvedStoreOptions, type StoreOption } from '../store/open.js';
+import type { BackupStore } from '../store/store.js';
 import { apiKeyWeakness, keyDigest } from './auth.js';
+import { checkSchedule, type ScheduleOption } from './stored-backups.js';
 
 /**
  * Who may call the protected routes. "No auth" is a choice you spell out (`{ none: true }`),
@@ -57,6 +62,18 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
    * silent, so an embedding app's stdout stays its own; startServer's default: pino JSON lines on stdout.
    */
   logger?: Logger;
+  /**
+   * Where stored backups go (docs/stores.md): a folder, `s3://bucket/prefix?endpoint=…`, `{ url, credentials, … }`,
+   * or an already opened store. Enables the /api/backups routes and the page's "Stored backups" card.
+   * Default: none; with `schedule` alone, `<dataDir>/.dbzip/backups`.
+   */
+  store?: StoreOption | BackupStore | undefined;
+  /** Back up into the store on this cron schedule (`"0 3 * * *"`, or `{ cron, timezone }`; time zone default UTC). Default: none. */
+  schedule?: string | ScheduleOption | undefined;
+  /** After each successful stored backup, keep this many of the newest (at least 1) and delete older ones. Default: keep all. */
+  keep?: number | undefined;
+  /** With `keep`: also keep every backup younger than this many days. */
+  keepDays?: number | undefined;
 }
 
 /** Options of `startServer`: the app's, plus where to listen and how to stop. */
@@ -103,6 +120,14 @@ export interface ResolvedAppOptions {
   sessionTtlMs: number;
   maxUploadBytes: number;
   logger: Logger | undefined;
+  /** Undefined without a store. */
+  stored: ResolvedStored | undefined;
+}
+
+export interface ResolvedStored {
+  store: ResolvedStoreOptions | BackupStore;
+  schedule: { cron: string; timezone: string } | undefined;
+  retention: { keep: number; keepDays: number | undefined } | undefined;
 }
 
 export interface ResolvedServerOptions extends ResolvedAppOptions {
@@ -111,7 +136,9 @@ export interface ResolvedServerOptions extends ResolvedAppOptions {
   shutdownTimeoutMs: number;
 }
 
-const APP_KEYS = ['auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'maxUploadBytes', 'logger'] as const;
+const APP_KEYS = [
+  'auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'maxUploadBytes', 'logger', 'store', 'schedule', 'keep', 'keepDays',
+] as const;
 const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs'] as const;
 
 /** Likely slips, caught early (as options.ts does for backup options). */
@@ -131,6 +158,10 @@ const MISSPELLINGS: Record<string, string> = {
   uploadLimit: 'did you mean "maxUploadBytes"?',
   maxBodyBytes: 'did you mean "maxUploadBytes"?',
   hostname: 'did you mean "host"?',
+  cron: 'did you mean "schedule"?',
+  storeUrl: 'did you mean "store"?',
+  retention: 'did you mean "keep" (and "keepDays")?',
+  keepLast: 'did you mean "keep"?',
   signal: 'each request has its own signal, aborted when the client goes away',
   date: 'every download is stamped with the time it starts',
 };
@@ -169,6 +200,23 @@ function isLogger(value: unknown): value is Logger {
   return typeof l === 'object' && l !== null && typeof l.info === 'function' && typeof l.warn === 'function' && typeof l.error === 'function';
 }
 
+const isStore = (value: unknown): value is BackupStore =>
+  typeof value === 'object' && value !== null && typeof (value as BackupStore).put === 'function' && typeof (value as BackupStore).list === 'function';
+
+function resolveStored(options: AppOptions, dataDir: string): ResolvedStored | undefined {
+  const { store, schedule, keep, keepDays } = options;
+  if (store === undefined && schedule === undefined) {
+    if (keep !== undefined || keepDays !== undefined) throw new OptionsError('options "keep" and "keepDays" need a "store" or a "schedule"');
+    return undefined;
+  }
+  if (keepDays !== undefined && keep === undefined) throw new OptionsError('option "keepDays" needs "keep" too (how many of the newest to keep in any case)');
+  return {
+    store: isStore(store) ? store : resolveStoreOptions(store ?? path.join(dataDir, '.dbzip', 'backups')),
+    schedule: schedule === undefined ? undefined : checkSchedule(schedule),
+    retention: keep === undefined ? undefined : checkRetention(keep, keepDays),
+  };
+}
+
 /** Validates everything once, eagerly, with messages that name the option. */
 export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
   if (options === null || typeof options !== 'object') throw new OptionsError('options must be an object');
@@ -197,6 +245,7 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
     sessionTtlMs: integer('sessionTtlMs', options.sessionTtlMs, HTTP_DEFAULTS.sessionTtlMs, 60_000, 30 * 24 * 3_600_000),
     maxUploadBytes: integer('maxUploadBytes', options.maxUploadBytes, HTTP_DEFAULTS.maxUploadBytes, 1, Number.MAX_SAFE_INTEGER),
     logger: options.logger,
+    stored: resolveStored(options, backup.dataDir),
   };
 }
 

@@ -93,7 +93,7 @@ export const RestoreResultSchema = z
   })
   .openapi('RestoreResult');
 
-type RestoreResult = z.infer<typeof RestoreResultSchema>;
+export type RestoreResult = z.infer<typeof RestoreResultSchema>;
 
 const restoreRoute = (middleware: MiddlewareHandler[]) =>
   createRoute({

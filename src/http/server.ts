@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { OptionsError } from '../errors.js';
 import { checkDataDir } from '../scan/index.js';
-import { createApp } from './app.js';
+import { closeApp, createApp } from './app.js';
 import { errorBody } from './error-status.js';
 import { createLogger } from './logging.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
@@ -75,7 +75,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         clearTimeout(deadline);
         logger.info({}, 'stopped');
       });
-    });
+    }).then(() => closeApp(app));
     return closed;
   };
   return { url, port, close };

@@ -5,7 +5,7 @@
  */
 import { backupFileName } from '../archive/file-name.js';
 import { createBackup } from '../backup.js';
-import { toDbzipError } from '../errors.js';
+import { DbzipError, toDbzipError } from '../errors.js';
 import type { BackupOptions, Logger } from '../options.js';
 import { applyRetention, type RetentionResult } from './retention.js';
 import type { BackupStore } from './store.js';
@@ -50,9 +50,11 @@ export async function backupToStore(options: StoreRunOptions): Promise<StoreRunR
   } catch (error) {
     // The upload failed first (network, credentials): stop the snapshots too.
     backup.abort(error);
-    // If the backup itself failed, that is the reason to report, not the upload it broke off.
+    // If the backup itself failed (a snapshot, an asset), that is the reason to report, not the upload
+    // it broke off; a backup that only ended because the upload stopped reading says nothing new.
     const own = await backup.manifest.then(() => undefined, (reason: unknown) => reason);
-    throw toDbzipError(own ?? error, 'STORE_FAILED', `backup to ${options.store.display} failed`);
+    const reason = own instanceof DbzipError && own.code !== 'ABORTED' ? own : error;
+    throw toDbzipError(reason, 'STORE_FAILED', `backup to ${options.store.display} failed`);
   }
   const manifest = await backup.manifest;
   let retention: StoreRunResult['retention'] = null;

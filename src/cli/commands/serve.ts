@@ -41,6 +41,11 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   { attr: 'stallTimeout', flag: '--stall-timeout <ms>', env: 'DBZIP_STALL_TIMEOUT', kind: 'number', help: `cut off a download the client stopped reading; 0 never (default ${HTTP_DEFAULTS.stallTimeoutMs})` },
   { attr: 'maxUploadBytes', flag: '--max-upload-bytes <n>', env: 'DBZIP_MAX_UPLOAD_BYTES', kind: 'number', help: `largest archive POST /api/restore accepts (default ${HTTP_DEFAULTS.maxUploadBytes})` },
   { attr: 'sessionTtl', flag: '--session-ttl <ms>', env: 'DBZIP_SESSION_TTL', kind: 'number', help: `browser sign-in lifetime (default ${HTTP_DEFAULTS.sessionTtlMs})` },
+  { attr: 'store', flag: '--store <url>', env: 'DBZIP_STORE', kind: 'string', help: 'keep backups here: a folder or s3://bucket/prefix?endpoint=… (docs/stores.md)' },
+  { attr: 'schedule', flag: '--schedule <cron>', env: 'DBZIP_SCHEDULE', kind: 'string', help: 'back up into the store on this cron schedule, e.g. "0 3 * * *" (store default <data-dir>/.dbzip/backups)' },
+  { attr: 'scheduleTimezone', flag: '--schedule-timezone <zone>', env: 'DBZIP_SCHEDULE_TIMEZONE', kind: 'string', help: 'time zone of --schedule, e.g. Europe/Berlin (default UTC)' },
+  { attr: 'keep', flag: '--keep <n>', env: 'DBZIP_KEEP', kind: 'number', help: 'after each stored backup, keep the n newest and delete older ones' },
+  { attr: 'keepDays', flag: '--keep-days <d>', env: 'DBZIP_KEEP_DAYS', kind: 'number', help: 'with --keep: also keep every backup younger than d days' },
   { attr: 'log', flag: '--log <stream>', env: 'DBZIP_LOG', kind: 'string', help: 'JSON log lines to stderr (default) or stdout; --demo logs only errors unless this is given' },
   { attr: 'ext', flag: '--ext <ending>', env: 'DBZIP_EXT', kind: 'list', shared: true, help: 'extra database endings, e.g. .sqlite' },
   { attr: 'recursive', flag: '-r, --recursive', env: 'DBZIP_RECURSIVE', kind: 'switch', on: true, shared: true, help: 'look in subfolders too' },
@@ -270,6 +275,19 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   set('stallTimeoutMs', asNumber(values.get('stallTimeout')));
   set('maxUploadBytes', asNumber(values.get('maxUploadBytes')));
   set('sessionTtlMs', asNumber(values.get('sessionTtl')));
+
+  const storeUrl = values.get('store')?.value as string | undefined;
+  const schedule = values.get('schedule')?.value as string | undefined;
+  const timezone = values.get('scheduleTimezone')?.value as string | undefined;
+  if (timezone !== undefined && schedule === undefined) throw new OptionsError('--schedule-timezone needs --schedule');
+  if (storeUrl !== undefined || schedule !== undefined) {
+    // Opened now, so missing credentials or a bad URL stop the server at start, not at 3 a.m.
+    const { openStore, defaultStoreFolder } = await import('../../store/open.js');
+    options.store = await openStore({ url: storeUrl ?? defaultStoreFolder(dataDir), env: io.env }, io.cwd);
+  }
+  if (schedule !== undefined) options.schedule = timezone === undefined ? schedule : { cron: schedule, timezone };
+  set('keep', asNumber(values.get('keep')));
+  set('keepDays', asNumber(values.get('keepDays')));
 
   // Loaded here, not at the top: every other command starts without hono, zod and pino (about 200 ms).
   const { startServer } = await import('../../http/server.js');
