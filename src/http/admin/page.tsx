@@ -7,6 +7,7 @@ import { Document, DownloadIcon } from './layout.js';
 import { RestoreSection } from './restore-section.js';
 import type { SizeNote } from './size-note.js';
 import { UndoSection } from './undo-section.js';
+import { StoredBackupsSection } from './stored-backups-section.js';
 
 /** What every variant of the page needs to know about where it is served. */
 export interface PageContext {
@@ -18,6 +19,8 @@ export interface PageContext {
   sessionTtlMs: number;
   /** Render the restore section (the server has a restore route). */
   restore: boolean;
+  /** A backup store is configured: the Stored backups card lists it (else it says how to configure one). */
+  stored: boolean;
 }
 
 export type PageState =
@@ -297,6 +300,7 @@ export const AdminPage: FC<{ page: PageContext; state: PageState }> = ({ page, s
         )}
         {page.restore ? <RestoreSection base={page.base} /> : null}
         {page.restore ? <UndoSection base={page.base} /> : null}
+        <StoredBackupsSection base={page.base} configured={page.stored} />
       </main>
       <Footer page={page} canSignOut={state.canSignOut} />
     </Document>

@@ -113,6 +113,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
     cookiePath: prefix === '' ? '/' : prefix,
     sessionTtlMs: options.sessionTtlMs,
     restore: capabilities.restore,
+    stored: deps.storedBackups !== undefined,
   });
   const render = (page: PageContext, state: PageState, status: number, headers: Record<string, string> = {}) =>
     htmlResponse(<AdminPage page={page} state={state} />, page.nonce, status, headers);

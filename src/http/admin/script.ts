@@ -1,6 +1,7 @@
 import { formatBytes } from '../../format.js';
 import { RESTORE_SCRIPT } from './restore-script.js';
 import { UNDO_SCRIPT } from './undo-script.js';
+import { STORED_SCRIPT } from './stored-backups-script.js';
 
 /**
  * The page's only script, inlined with the CSP nonce: the download part below, then the restore card's
@@ -135,4 +136,4 @@ const DOWNLOAD_SCRIPT = `
 })();
 `;
 
-export const SCRIPT = DOWNLOAD_SCRIPT + RESTORE_SCRIPT + UNDO_SCRIPT;
+export const SCRIPT = DOWNLOAD_SCRIPT + RESTORE_SCRIPT + UNDO_SCRIPT + STORED_SCRIPT;
