@@ -134,7 +134,7 @@ export const STORED_SCRIPT = `
     const confirmButton = el('button', { class: 'button danger', type: 'button', id: 'stored-restore-now', text: 'Restore now' });
     const cancel = el('button', { class: 'button quiet', type: 'button', text: 'Cancel' });
     result.replaceChildren(
-      el('p', { text: 'Checked ' + name + ': version ' + plan.version.archive + ' (' + plan.version.comparison + '). Restoring would change:' }),
+      el('p', { text: 'Checked ' + name + ': version ' + plan.version.archive + ' (' + plan.version.comparison + '). What a restore would do:' }),
       el('ul', { class: 'summary' }, lines),
       el('p', { class: 'hint', text: 'The current data is saved as a pre-restore backup first.' }),
       el('div', { class: 'actions' }, [confirmButton, cancel]),
