@@ -20,7 +20,7 @@ describe('authentication', () => {
     // '/*' only serves the page at a mounted path's trailing slash (test/http-admin.test.ts) and passes the rest on.
     const paths = [...new Set(app.routes.filter((r) => r.method === 'GET' && r.path !== '/*').map((r) => r.path))];
     // The page (/) shows its sign-in form to anyone: test/http-admin.test.ts.
-    expect(paths.sort()).toEqual(['/', '/api/backup', '/api/backup/progress', '/api/databases', '/api/health', '/api/openapi.json', '/api/pre-restore', '/api/pre-restore/:name']);
+    expect(paths.sort()).toEqual(['/', '/api/backup', '/api/backup/progress', '/api/backups', '/api/backups/:name', '/api/databases', '/api/health', '/api/openapi.json', '/api/pre-restore', '/api/pre-restore/:name']);
     for (const p of paths.filter((p) => p !== '/api/health' && p !== '/')) {
       const missing = await app.request(p);
       const wrong = await app.request(p, { headers: { 'X-API-Key': newKey() } });
@@ -274,7 +274,7 @@ describe('GET /api/openapi.json', () => {
       SessionCookie: expect.objectContaining({ type: 'apiKey', in: 'cookie', name: 'dbzip_session' }),
     });
     for (const [p, method] of [['/api/health', 'get'], ['/', 'get'], ['/signin', 'post'], ['/signout', 'post']] as const) expect(doc.paths[p]![method]!.security, p).toEqual([]);
-    for (const p of ['/api/backup', '/api/databases', '/api/openapi.json']) expect(doc.paths[p]!['get']!.security).toEqual([{ ApiKeyHeader: [] }, { BearerAuth: [] }, { SessionCookie: [] }]);
+    for (const p of ['/api/backup', '/api/databases', '/api/openapi.json', '/api/backups', '/api/backups/{name}']) expect(doc.paths[p]!['get']!.security).toEqual([{ ApiKeyHeader: [] }, { BearerAuth: [] }, { SessionCookie: [] }]);
     expect(doc.paths['/api/backup']!['get']!.parameters?.map((q) => q.name).sort()).toEqual(['db', 'dl', 'level']);
   });
 });
