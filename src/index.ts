@@ -17,3 +17,5 @@ export type { Manifest, DatabaseEntry, AssetEntry, SkippedEntry, SkipCode, PinIn
 export { backupFileName } from './archive/file-name.js';
 export * from './errors.js';
 export { DBZIP_VERSION } from './version.js';
+export { openStore, storedArchive, defaultStoreFolder, STORE_DEFAULTS, backupToStore, planRetention, applyRetention, parseBackupName } from './store/index.js';
+export type { BackupStore, StoredBackup, PutOptions, StoreOptions, StoreOption, S3Credentials, StoreRunOptions, StoreRunResult, RetentionOptions, RetentionPlan, BackupName } from './store/index.js';
