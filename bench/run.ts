@@ -31,6 +31,7 @@ const HELP = `npm run bench -- [options]
   --startup-runs <n>  interleaved dbzip / peer backups of fixtures/data, the small-dir start-up (default 10; --quick: 3; 0: none)
   --levels <list>     compression levels of the library scenarios (default 0,1,6)
   --only <text>       run only scenarios whose id contains one of these comma-separated texts
+  --writers <list>    concurrent writer modes to run: none, wal, rollback (default all three)
   --writer-sync <s>   PRAGMA synchronous of the concurrent writer: off | normal | full (default off)
   --baseline-ms <n>   how long the writer runs alone before each backup (default 1000; --quick: 400)
   --http-path <p>     download path on the HTTP server (default /api/backup)
@@ -61,6 +62,7 @@ const OPTIONS = {
   'startup-runs': { type: 'string' },
   levels: { type: 'string' },
   only: { type: 'string' },
+  writers: { type: 'string' },
   'writer-sync': { type: 'string' },
   'baseline-ms': { type: 'string' },
   'http-path': { type: 'string' },
@@ -90,6 +92,10 @@ function parse() {
   const largest = values.largest ?? 'rollback';
   if (largest !== 'rollback' && largest !== 'wal') throw new UsageError(`--largest must be rollback or wal, got "${largest}"`);
   const startupRuns = values['startup-runs'] === '0' ? 0 : positiveInt('startup-runs', values['startup-runs'], quick ? 3 : 10);
+  const writers = (values.writers ?? 'none,wal,rollback').split(',').map((w) => {
+    if (w !== 'none' && w !== 'wal' && w !== 'rollback') throw new UsageError(`--writers takes none, wal and rollback, got "${w}"`);
+    return w as WriterMode;
+  });
   const writerSync = values['writer-sync'] ?? 'off';
   if (!['off', 'normal', 'full'].includes(writerSync)) throw new UsageError(`--writer-sync must be off, normal or full, got "${writerSync}"`);
   return {
@@ -101,6 +107,7 @@ function parse() {
     startupRuns,
     levels: [...new Set(levels)],
     only: values.only?.split(',').filter((s) => s !== ''),
+    writers: [...new Set(writers)],
     writerSync: writerSync as WriterSync,
     baselineMs: positiveInt('baseline-ms', values['baseline-ms'], quick ? 400 : 1000),
     httpPath: values['http-path'] ?? '/api/backup',
@@ -113,7 +120,7 @@ function parse() {
  * Grouped by writer, the peer first in each group, so every dbzip row runs close in time to the
  * peer row it is divided by (the peer is always kept: the ratios need it).
  */
-function scenarioList(levels: readonly number[], only: readonly string[] | undefined): Scenario[] {
+function scenarioList(levels: readonly number[], only: readonly string[] | undefined, writers: readonly WriterMode[]): Scenario[] {
   const list: Scenario[] = [];
   const add = (via: Via, level: number, writer: WriterMode, check?: 'none') =>
     list.push({
@@ -123,7 +130,7 @@ function scenarioList(levels: readonly number[], only: readonly string[] | undef
       writer,
       ...(check === undefined ? {} : { check }),
     });
-  for (const writer of ['none', 'wal', 'rollback'] as const) {
+  for (const writer of writers) {
     add('peer', 0, writer);
     // The CLI and the server add their own layers over the library: store mode shows them best.
     add('cli', 0, writer);
@@ -234,7 +241,7 @@ async function main(): Promise<number> {
     stages = { ...result.stages, peakRssBytes: result.measures.peakRssBytes };
   }
 
-  const scenarios = scenarioList(args.levels, args.only);
+  const scenarios = scenarioList(args.levels, args.only, args.writers);
   const runs: ScenarioRun[] = [];
   const ceilings: CeilingSample[] = [];
   for (let rep = 1; rep <= args.reps; rep++) {
