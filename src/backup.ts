@@ -20,6 +20,7 @@ import {
   type PinInfo,
   type SkippedEntry,
 } from './archive/manifest.js';
+import { createSealer } from './archive/age.js';
 import { ContentDigest } from './archive/content-digest.js';
 import { storedArchiveSize, ZipWriter } from './archive/zip-writer.js';
 import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError, UnknownDatabaseError } from './errors.js';
@@ -32,11 +33,13 @@ import { DBZIP_VERSION } from './version.js';
 import { sqliteVersion } from './snapshot/sqlite-version.js';
 
 export interface Backup {
-  /** The zip. Ends with an error (never a normal end) if anything fails after the first byte. */
+  /** The zip (age-encrypted with `encrypt`). Ends with an error (never a normal end) if anything fails after the first byte. */
   stream: Readable;
+  /** True when `stream` is age-encrypted (option `encrypt`): save it as `.zip.age`. */
+  encrypted: boolean;
   /** Resolves with the manifest once the last byte is produced; rejects if the backup fails. */
   manifest: Promise<Manifest>;
-  /** The zip's exact length, known before the first byte; null when it cannot be (deflate, an unpinned database). */
+  /** The exact length of `stream` (encrypted when it is), known before the first byte; null when it cannot be (deflate, an unpinned database). */
   size: number | null;
   /** What will be archived, decided before the first byte. */
   plan: BackupPlan;
@@ -374,6 +377,8 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
     };
     const versionBytes = Buffer.from(`${plan.version}\n`, 'utf8');
     const size = predictSize(opts, plan, createdAt, versionBytes);
+    // Before the first byte: a recipient age cannot use fails here, as a clean OptionsError.
+    const sealer = opts.encrypt === undefined ? undefined : await createSealer(opts.encrypt);
     let resolveManifest!: (m: Manifest) => void;
     let rejectManifest!: (e: Error) => void;
     const manifest = new Promise<Manifest>((resolve, reject) => {
@@ -383,6 +388,7 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
     manifest.catch(() => {}); // callers that only read the stream must not see an unhandled rejection
     const progress = { inputBytes: 0 };
     let ended = false;
+    let completed = false;
     const source = (async function* () {
       try {
         yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, progress, contentDigests: internals.contentDigests, onManifest: resolveManifest });
@@ -390,9 +396,10 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
         cleanup();
       }
     })();
-    const stream = toReadable(source, controller, (error) => {
+    const zipStream = toReadable(source, controller, (error) => {
       if (ended) return;
       ended = true;
+      completed = error === undefined;
       if (error !== undefined) {
         const code = error instanceof DbzipError ? error.code : undefined;
         // A consumer that goes away is not a failure of the backup.
@@ -402,6 +409,8 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
         cleanup();
       }
     });
+    // Encrypted, the consumer reads the sealed stream; destroying it destroys the zip stream too.
+    const stream = sealer === undefined ? zipStream : sealer.seal(zipStream);
     const abort = (reason?: unknown) => {
       const error = reason instanceof Error ? reason : new AbortedError(undefined, { cause: reason });
       // The error also rejects `manifest`: a caller that aborts need not listen for it, and later reads still fail with it.
@@ -409,8 +418,11 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
       stream.destroy(error);
     };
     // The caller's signal (or a session failure) stops the bytes too, not only the snapshots.
-    controller.signal.addEventListener('abort', () => abort(controller.signal.reason), { once: true });
-    return { stream, manifest, size, plan, progress, abort };
+    // The zip stream's own destroy after a normal end aborts the controller too; the sealed stream may
+    // still be writing its last chunk then, so that is not a reason to stop it.
+    controller.signal.addEventListener('abort', () => completed || abort(controller.signal.reason), { once: true });
+    const outSize = size === null || sealer === undefined ? size : sealer.encryptedSize(size);
+    return { stream, encrypted: sealer !== undefined, manifest, size: outSize, plan, progress, abort };
   } catch (error) {
     cleanup();
     if (error instanceof DbzipError) throw error;

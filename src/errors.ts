@@ -30,7 +30,8 @@ export type ErrorCode =
   | 'STORE_NOT_CONFIGURED'
   | 'BACKUP_NOT_FOUND'
   | 'STORE_DENIED'
-  | 'STORE_FAILED';
+  | 'STORE_FAILED'
+  | 'DECRYPTION_FAILED';
 
 export interface DbzipErrorOptions {
   cause?: unknown;
@@ -210,6 +211,29 @@ export class StoreError extends DbzipError {
   ) {
     super(code, message, options);
     this.name = 'StoreError';
+  }
+}
+
+/**
+ * Why an encrypted archive could not be read; see docs/encryption.md. `DAMAGED` covers tampering and
+ * truncation alike (a file cut inside its last chunk cannot be told from one whose last chunk was
+ * altered); the message says which when the length alone shows it.
+ */
+export type DecryptionFailure = 'NO_KEY' | 'NOT_AGE' | 'WRONG_KEY' | 'DAMAGED';
+
+/**
+ * An age-encrypted archive cannot be decrypted: no key given, a key that does not match, or a file
+ * that does not authenticate. Raised before any byte of it is used. Never holds a key or passphrase.
+ */
+export class DecryptionError extends DbzipError {
+  readonly reason: DecryptionFailure;
+  readonly path: string;
+
+  constructor(reason: DecryptionFailure, path: string, message: string, options?: DbzipErrorOptions) {
+    super('DECRYPTION_FAILED', message, options);
+    this.name = 'DecryptionError';
+    this.reason = reason;
+    this.path = path;
   }
 }
 

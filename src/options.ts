@@ -32,6 +32,15 @@ export interface ScanOptions {
   version?: string;
 }
 
+/**
+ * Encrypt the archive with age as it streams (see docs/encryption.md): to X25519 public keys
+ * (`age1…`, what `age-keygen` prints), or to one passphrase (meant for the CLI's prompt).
+ */
+export type EncryptOptions = { readonly recipients: readonly string[] } | { readonly passphrase: string };
+
+/** Decrypt an age-encrypted archive: with X25519 identities (`AGE-SECRET-KEY-1…` lines of an identity file), or the passphrase. */
+export type DecryptOptions = { readonly identities: readonly string[] } | { readonly passphrase: string };
+
 export interface BackupOptions extends ScanOptions {
   /** Only these databases, by their path in the zip (`app.db`, `sub/x.db`). Default: all. */
   databases?: readonly string[];
@@ -63,6 +72,8 @@ export interface BackupOptions extends ScanOptions {
   signal?: AbortSignal;
   /** Receives skips and failures. Default: silent. */
   logger?: Logger;
+  /** Encrypt the archive with age; `size` stays exact. Default: not encrypted. */
+  encrypt?: EncryptOptions;
 }
 
 export type ResolvedScanOptions = Required<Omit<ScanOptions, 'assets' | 'version'>> & {
@@ -82,6 +93,7 @@ export interface ResolvedBackupOptions extends ResolvedScanOptions {
   date: Date | undefined;
   signal: AbortSignal | undefined;
   logger: Logger;
+  encrypt: EncryptOptions | undefined;
 }
 
 /** Every default in one place. */
@@ -135,7 +147,7 @@ export function checkKeys(options: object, known: Record<string, true>, misspell
 
 const BACKUP_KEYS = {
   dataDir: true, extensions: true, recursive: true, assets: true, version: true, databases: true, strict: true, level: true,
-  maxDatabaseBytes: true, busyTimeoutMs: true, check: true, pin: true, pinOrder: true, date: true, signal: true, logger: true,
+  maxDatabaseBytes: true, busyTimeoutMs: true, check: true, pin: true, pinOrder: true, date: true, signal: true, logger: true, encrypt: true,
 } as const satisfies Record<keyof BackupOptions, true>;
 const SCAN_KEYS = {
   dataDir: true, extensions: true, recursive: true, assets: true, version: true,
@@ -162,6 +174,54 @@ export function integer(name: string, value: unknown, fallback: number, min: num
     throw new OptionsError(`option "${name}" must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
+}
+
+/** Bech32 (lower case) X25519 recipient, as age-keygen prints it; the checksum is checked when the header is built. */
+const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+const AGE_IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
+
+function onlyKeys(name: string, value: object, keys: readonly string[]): void {
+  const found = Object.keys(value);
+  if (found.length !== 1 || !keys.includes(found[0]!)) {
+    throw new OptionsError(`option "${name}" must be an object with exactly one of ${keys.map((k) => `"${k}"`).join(' or ')}`);
+  }
+}
+
+function passphrase(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new OptionsError(`option "${name}.passphrase" must be a non-empty string`);
+  return value;
+}
+
+/** Validates `encrypt`; messages give a key's position, never the key. */
+export function resolveEncrypt(name: string, value: unknown): EncryptOptions | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') throw new OptionsError(`option "${name}" must be an object`);
+  onlyKeys(name, value, ['recipients', 'passphrase']);
+  if ('passphrase' in value) return { passphrase: passphrase(name, value.passphrase) };
+  const recipients = (value as { recipients: unknown }).recipients;
+  if (!Array.isArray(recipients) || recipients.length === 0) throw new OptionsError(`option "${name}.recipients" must be a non-empty array of age recipients (age1…)`);
+  recipients.forEach((r: unknown, i) => {
+    if (typeof r !== 'string' || !AGE_RECIPIENT.test(r)) {
+      throw new OptionsError(`option "${name}.recipients"[${i}] is not an X25519 age recipient (age1 followed by 58 characters, as age-keygen prints)`);
+    }
+  });
+  return { recipients: [...new Set(recipients as string[])] };
+}
+
+/** Validates `decrypt`; messages give an identity's position, never the identity. */
+export function resolveDecrypt(name: string, value: unknown): DecryptOptions | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') throw new OptionsError(`option "${name}" must be an object`);
+  onlyKeys(name, value, ['identities', 'passphrase']);
+  if ('passphrase' in value) return { passphrase: passphrase(name, value.passphrase) };
+  const identities = (value as { identities: unknown }).identities;
+  if (!Array.isArray(identities) || identities.length === 0) throw new OptionsError(`option "${name}.identities" must be a non-empty array of age identities (AGE-SECRET-KEY-1…)`);
+  identities.forEach((id: unknown, i) => {
+    if (typeof id !== 'string' || !AGE_IDENTITY.test(id)) {
+      throw new OptionsError(`option "${name}.identities"[${i}] is not an X25519 age identity (AGE-SECRET-KEY-1…; post-quantum and plugin identities are not supported)`);
+    }
+  });
+  return { identities: [...identities as string[]] };
 }
 
 /** dbzip's own folder in a data directory (spool, pre-restore backups): never archived, never restored into. */
@@ -238,5 +298,6 @@ export function resolveBackupOptions(options: BackupOptions): ResolvedBackupOpti
     date: options.date,
     signal: options.signal,
     logger: options.logger ?? silentLogger,
+    encrypt: resolveEncrypt('encrypt', options.encrypt),
   };
 }

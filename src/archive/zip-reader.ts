@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { ArchiveError, errorMessage, OptionsError } from '../errors.js';
+import { ArchiveError, DecryptionError, errorMessage, OptionsError } from '../errors.js';
+import { AgeFile, isAgeFile, type DecryptWith } from './age.js';
 import { MAX_BUFFER_BYTES } from '../options.js';
 
 export interface ZipReaderOptions {
@@ -314,6 +315,49 @@ function hex(value: number): string {
   return value.toString(16).padStart(8, '0');
 }
 
+/** yauzl reads an age-encrypted zip through this: every range is decrypted and authenticated on the way. */
+class AgeRandomAccessReader extends yauzl.RandomAccessReader {
+  readonly #age: AgeFile;
+
+  constructor(age: AgeFile) {
+    super();
+    this.#age = age;
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    return this.#age.readRange(start, end);
+  }
+
+  override close(callback: (error: Error | null) => void): void {
+    this.#age.close().then(() => callback(null), (error: Error) => callback(error));
+  }
+}
+
+const YAUZL_OPTIONS = {
+  autoClose: false, // closed by close(), so no path leaves the handle open or closes it twice
+  lazyEntries: true,
+  decodeStrings: false, // with it, yauzl stops the listing at the first unsafe name
+  validateEntrySizes: false, // same for a stored entry's sizes; listEntries() checks them instead
+} as const;
+
+/**
+ * Opens a plain zip, or decrypts an age-encrypted one (authenticating all of it first) when `keys`
+ * are given. An encrypted file without keys is a DecryptionError, not "not a zip".
+ */
+async function openZipFile(zipPath: string, keys: DecryptWith | undefined): Promise<{ zip: ZipFile; encrypted: boolean }> {
+  if (!(await isAgeFile(zipPath).catch(() => false))) return { zip: await yauzl.openPromise(zipPath, YAUZL_OPTIONS), encrypted: false };
+  if (keys === undefined) {
+    throw new DecryptionError('NO_KEY', zipPath, `${zipPath} is encrypted with age; give the identity file that decrypts it (--identity <file>, option "decrypt")`);
+  }
+  const age = await AgeFile.open(zipPath, keys);
+  try {
+    return { zip: await yauzl.fromRandomAccessReaderPromise(new AgeRandomAccessReader(age), age.size, YAUZL_OPTIONS), encrypted: true };
+  } catch (error) {
+    await age.close();
+    throw error;
+  }
+}
+
 /**
  * An open zip file with its central directory already checked. Close it (or use `withZipReader`):
  * the file handle stays open until `close()` is called and every entry stream has ended.
@@ -327,12 +371,15 @@ export class ZipReader {
   /** False when the central directory was not read to its end (too many entries, or malformed). */
   readonly complete: boolean;
   readonly limits: ResolvedZipReaderOptions;
+  /** True when the file is age-encrypted: it was authenticated whole before the listing, and every read decrypts. */
+  readonly encrypted: boolean;
   readonly #zip: ZipFile;
   readonly #raw: ReadonlyMap<ZipEntry, Entry>;
   #inflated = 0;
 
-  private constructor(path: string, zip: ZipFile, listing: Listing, limits: ResolvedZipReaderOptions) {
+  private constructor(path: string, zip: ZipFile, listing: Listing, limits: ResolvedZipReaderOptions, encrypted: boolean) {
     this.path = path;
+    this.encrypted = encrypted;
     this.#zip = zip;
     this.entries = listing.entries;
     this.#raw = listing.raw;
@@ -343,10 +390,10 @@ export class ZipReader {
 
   /**
    * Opens `zipPath` and checks its central directory. Throws OptionsError for bad options and
-   * ArchiveError when the file cannot be opened or is not a zip at all; every other problem is
-   * in `problems`.
+   * ArchiveError when the file cannot be opened or is not a zip at all, DecryptionError when it is
+   * age-encrypted and `keys` are missing or do not open it; every other problem is in `problems`.
    */
-  static async open(source: string | RangeSource, options: ZipReaderOptions = {}): Promise<ZipReader> {
+  static async open(source: string | RangeSource, options: ZipReaderOptions = {}, keys?: DecryptWith): Promise<ZipReader> {
     const limits = resolveZipReaderOptions(options);
     const zipPath = typeof source === 'string' ? source : source.label;
     const yauzlOptions = {
@@ -356,19 +403,23 @@ export class ZipReader {
       validateEntrySizes: false, // same for a stored entry's sizes; listEntries() checks them instead
     };
     let zip: ZipFile;
+    let encrypted: boolean;
     try {
-      zip =
-        typeof source === 'string'
-          ? await yauzl.openPromise(source, yauzlOptions)
-          : await yauzl.fromRandomAccessReaderPromise(new RangeReader(source), source.size, yauzlOptions);
+      // A local file may be age-encrypted (decided by its content); a stored object is read as a plain zip.
+      if (typeof source === 'string') ({ zip, encrypted } = await openZipFile(source, keys));
+      else {
+        zip = await yauzl.fromRandomAccessReaderPromise(new RangeReader(source), source.size, yauzlOptions);
+        encrypted = false;
+      }
     } catch (error) {
+      if (error instanceof DecryptionError || error instanceof OptionsError) throw error;
       throw new ArchiveError([`${zipPath} cannot be opened as a zip file: ${errorMessage(error)}`], { cause: error });
     }
     try {
       const listing = await listEntries(zip, limits);
       // From here on yauzl counts inflated bytes too, in addition to EntryCheck.
       zip.validateEntrySizes = true;
-      return new ZipReader(zipPath, zip, listing, limits);
+      return new ZipReader(zipPath, zip, listing, limits, encrypted);
     } catch (error) {
       zip.close();
       throw error;
@@ -463,8 +514,8 @@ export class ZipReader {
 }
 
 /** Opens a zip, runs `use`, and closes the zip whatever happens. */
-export async function withZipReader<T>(zipPath: string | RangeSource, options: ZipReaderOptions, use: (reader: ZipReader) => Promise<T>): Promise<T> {
-  const reader = await ZipReader.open(zipPath, options);
+export async function withZipReader<T>(zipPath: string | RangeSource, options: ZipReaderOptions, use: (reader: ZipReader) => Promise<T>, keys?: DecryptWith): Promise<T> {
+  const reader = await ZipReader.open(zipPath, options, keys);
   try {
     return await use(reader);
   } finally {

@@ -22,6 +22,9 @@ export const ERROR_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   BACKUP_NOT_FOUND: 404,
   // The routes exist but this server has nowhere to keep backups: the page says how to configure one.
   STORE_NOT_CONFIGURED: 404,
+  // An encrypted upload the server's identity cannot open, or that does not authenticate: the body is
+  // well-formed HTTP but unusable, and retrying the same bytes cannot succeed.
+  DECRYPTION_FAILED: 422,
   // The request carried no body: this is about an upload (restore) that is too big.
   PAYLOAD_TOO_LARGE: 413,
   BUSY: 429,

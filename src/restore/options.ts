@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { resolveZipReaderOptions, type ResolvedZipReaderOptions, type ZipReaderOptions } from '../archive/zip-reader.js';
 import { OptionsError } from '../errors.js';
-import { assetFolderList, bool, checkKeys, DEFAULTS, extensionList, integer, MAX_BUFFER_BYTES, silentLogger, type Logger } from '../options.js';
+import { assetFolderList, bool, checkKeys, DEFAULTS, extensionList, integer, MAX_BUFFER_BYTES, resolveDecrypt, silentLogger, type DecryptOptions, type Logger } from '../options.js';
 import type { RestorePlan } from './plan.js';
 
 /**
@@ -46,6 +46,8 @@ export interface RestoreOptions extends ZipReaderOptions {
   signal?: AbortSignal;
   /** Progress lines. Default: silent. */
   logger?: Logger;
+  /** Keys for an age-encrypted archive (`.zip.age`): decrypted on the fly, authenticated whole before anything changes. */
+  decrypt?: DecryptOptions;
 }
 
 export interface ResolvedRestoreOptions {
@@ -67,6 +69,7 @@ export interface ResolvedRestoreOptions {
   limits: ResolvedZipReaderOptions;
   signal: AbortSignal | undefined;
   logger: Logger;
+  decrypt: DecryptOptions | undefined;
 }
 
 /** Every restore default in one place. */
@@ -82,7 +85,7 @@ const MODES: readonly RestoreMode[] = ['online', 'offline'];
 const KEYS = {
   archive: true, dataDir: true, mode: true, dryRun: true, exact: true, force: true, keepPreRestore: true, appVersion: true,
   removeArchive: true, confirm: true, extensions: true, recursive: true, assets: true, maxDatabaseBytes: true, busyTimeoutMs: true,
-  signal: true, logger: true, maxEntries: true, maxTotalBytes: true, maxRatio: true,
+  signal: true, logger: true, maxEntries: true, maxTotalBytes: true, maxRatio: true, decrypt: true,
 } as const satisfies Record<keyof RestoreOptions, true>;
 const MISSPELLINGS: Record<string, string> = {
   datadir: 'dataDir', data_dir: 'dataDir', file: 'archive', zip: 'archive', zipPath: 'archive', dry_run: 'dryRun', dryrun: 'dryRun',
@@ -131,5 +134,6 @@ export function resolveRestoreOptions(options: RestoreOptions): ResolvedRestoreO
     }),
     signal: options.signal,
     logger: options.logger ?? silentLogger,
+    decrypt: resolveDecrypt('decrypt', options.decrypt),
   };
 }

@@ -79,7 +79,7 @@ interface Verified {
 
 /** Everything checked before anything is written; throws ArchiveError / RestoreError listing every problem. */
 async function verifyAll(opts: ResolvedRestoreOptions, dataDir: string): Promise<Verified> {
-  const verify = await verifyArchive(opts.archive, { ...opts.limits, maxDatabaseBytes: opts.maxDatabaseBytes });
+  const verify = await verifyArchive(opts.archive, { ...opts.limits, maxDatabaseBytes: opts.maxDatabaseBytes, ...(opts.decrypt === undefined ? {} : { decrypt: opts.decrypt }) });
   const problems = [...verify.problems];
   if (verify.manifest !== null) problems.push(...archivePathProblems(verify.manifest));
   const targets = verify.manifest === null ? [] : await targetProblems(dataDir, targetsOf(verify.manifest));
@@ -181,7 +181,7 @@ async function run(opts: ResolvedRestoreOptions, started: number): Promise<Resto
           notes,
         };
         await (opts.mode === 'online' ? applyOnline(ctx) : applyOffline(ctx));
-      });
+      }, opts.decrypt);
     } catch (error) {
       throw applyFailure(error, changed, pre.path, dataDir);
     }

@@ -21,12 +21,14 @@ import {
 } from '../archive/manifest.js';
 import { ZipReader, entryLabel, entryNameProblem, resolveZipReaderOptions, type RangeSource, type ZipEntry, type ZipReaderOptions } from '../archive/zip-reader.js';
 import { ArchiveError, DbzipError, errorMessage, OptionsError } from '../errors.js';
-import { DEFAULTS, MAX_BUFFER_BYTES } from '../options.js';
+import { DEFAULTS, MAX_BUFFER_BYTES, resolveDecrypt, type DecryptOptions } from '../options.js';
 import { checkDatabaseImage, readImageHeader } from '../snapshot/image-check.js';
 
 export interface VerifyOptions extends ZipReaderOptions {
   /** Largest database image read into memory for integrity_check. Default `DEFAULTS.maxDatabaseBytes`. */
   maxDatabaseBytes?: number;
+  /** Keys for an age-encrypted archive (`.zip.age`); a plain zip needs none. See docs/encryption.md. */
+  decrypt?: DecryptOptions;
 }
 
 export interface VerifiedDatabase {
@@ -61,6 +63,8 @@ export interface VerifyReport {
   assets: VerifiedAsset[];
   /** Uncompressed bytes of every entry, as the central directory declares them. */
   totalBytes: number;
+  /** True when the archive was age-encrypted (and every byte of it authenticated). */
+  encrypted: boolean;
 }
 
 /** Roomy for `maxEntries` assets at a few hundred bytes of JSON each. */
@@ -69,6 +73,7 @@ const MAX_MANIFEST_BYTES = 64 * 1024 ** 2;
 interface ResolvedVerifyOptions {
   zip: ZipReaderOptions;
   maxDatabaseBytes: number;
+  decrypt: DecryptOptions | undefined;
 }
 
 function resolveVerifyOptions(options: VerifyOptions): ResolvedVerifyOptions {
@@ -78,7 +83,7 @@ function resolveVerifyOptions(options: VerifyOptions): ResolvedVerifyOptions {
   if (typeof maxDatabaseBytes !== 'number' || !Number.isInteger(maxDatabaseBytes) || maxDatabaseBytes < 1 || maxDatabaseBytes > MAX_BUFFER_BYTES) {
     throw new OptionsError(`option "maxDatabaseBytes" must be a whole number from 1 to ${MAX_BUFFER_BYTES}, got ${String(maxDatabaseBytes)}`);
   }
-  return { zip, maxDatabaseBytes };
+  return { zip, maxDatabaseBytes, decrypt: resolveDecrypt('decrypt', options.decrypt) };
 }
 
 /** ArchiveErrors from the reader already name the entry; keep their wording. */
@@ -356,18 +361,20 @@ async function assertFile(zipPath: string): Promise<void> {
 }
 
 /**
- * Reads the whole archive and reports every problem found. Throws OptionsError for bad options
- * and ArchiveError when the file is missing or unreadable; never for what the archive holds.
+ * Reads the whole archive and reports every problem found. Throws OptionsError for bad options,
+ * ArchiveError when the file is missing or unreadable, and DecryptionError when it is age-encrypted
+ * and cannot be decrypted and authenticated with `decrypt`; never for what the zip holds.
  * `source` is a file path, or a RangeSource (a stored backup, read with ranged requests; a store
  * that fails while the zip is opened throws its own error).
  */
 export async function verifyArchive(source: string | RangeSource, options: VerifyOptions = {}): Promise<VerifyReport> {
   const resolved = resolveVerifyOptions(options);
   if (typeof source === 'string') await assertFile(source);
-  const report: VerifyReport = { ok: false, problems: [], manifest: null, appVersion: null, databases: [], assets: [], totalBytes: 0 };
+  const report: VerifyReport = { ok: false, problems: [], manifest: null, appVersion: null, databases: [], assets: [], totalBytes: 0, encrypted: false };
   let reader: ZipReader | undefined;
   try {
-    reader = await ZipReader.open(source, resolved.zip);
+    reader = await ZipReader.open(source, resolved.zip, resolved.decrypt);
+    report.encrypted = reader.encrypted;
   } catch (error) {
     // A store that failed (network, credentials) says nothing about the archive's content.
     if (error instanceof ArchiveError && error.cause instanceof DbzipError) throw error.cause;
