@@ -11,9 +11,11 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { Decrypter, Encrypter } from 'age-encryption';
 import { DecryptionError, OptionsError } from '../errors.js';
 import type { DecryptOptions, EncryptOptions } from '../options.js';
+
+/** Loaded on first use: commands that never encrypt start without age-encryption and @noble. */
+const ageEncryption = () => import('age-encryption');
 
 /** First line of every (binary, not armored) age file. */
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
@@ -91,20 +93,13 @@ function rethrowWithoutSecret(what: string): never {
   throw new OptionsError(`${what} is not a valid age key`);
 }
 
-/** Parses a recipients or identities file as `age -R` / `age -i` do: one per line, `#` comments and blank lines ignored. */
-export function parseKeyFile(text: string): string[] {
-  return text
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-}
-
 /**
  * Builds an age header for `to` with age-encryption and returns it with the file key. The file key
  * is caught by a recipient that adds no stanza (age-encryption hands the same random key to every
  * recipient); with a passphrase there is no such hook, so the header is opened again with it.
  */
 async function buildHeader(to: EncryptTo): Promise<{ header: Buffer; fileKey: Uint8Array }> {
+  const { Decrypter, Encrypter } = await ageEncryption();
   const encrypter = new Encrypter();
   let fileKey: Uint8Array | undefined;
   if ('passphrase' in to) encrypter.setPassphrase(to.passphrase);
@@ -248,6 +243,7 @@ export class AgeFile {
       }
       const length = headerLength(head);
       if (length === null) throw new DecryptionError('DAMAGED', file, `${file}: the age header is incomplete (truncated or not an age file)`);
+      const { Decrypter } = await ageEncryption();
       const decrypter = new Decrypter();
       if ('passphrase' in keys) decrypter.addPassphrase(keys.passphrase);
       else {

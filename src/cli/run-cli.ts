@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { DbzipError } from '../errors.js';
 import { DBZIP_VERSION } from '../version.js';
 import { addBackupFlags } from './backup-flags.js';
+import { addDecryptFlags, addEncryptFlags } from './encryption-flags.js';
 import { EXIT_CODES, EXIT_OK, EXIT_UNEXPECTED } from './exit-codes.js';
 import type { CliIo } from './io.js';
 
@@ -12,6 +13,7 @@ Examples:
   dbzip verify backup.zip                check CRCs, hashes and integrity of every database
   dbzip backup ./data --to s3://bkt/app  stream a backup into a bucket (credentials: AWS_* variables)
   dbzip prune s3://bkt/app --keep 7      delete all but the 7 newest backups there
+  dbzip backup ./data --encrypt-to age1…  encrypt with age as it streams (docs/encryption.md)
   dbzip list ./data --json               what a backup would contain, as JSON
   dbzip restore b.zip --data-dir ./data  verify, back up the current state, then restore (asks first)
   dbzip serve --data-dir ./data          serve backups over HTTP (see docs/http.md)`;
@@ -36,8 +38,7 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
 
   if (wanted('backup')) {
     addBackupFlags(
-      program
-        .command('backup')
+      addEncryptFlags(program.command('backup'))
         .description('write a zip of every SQLite database, the asset folders, VERSION and manifest.json')
         .argument('<data-dir>', 'folder holding the databases')
         .option('-o, --output <file>', 'zip to write ("-" for stdout; default dbzip-backup-<UTC time>.zip here)')
@@ -48,21 +49,21 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
         .option('--prefix <prefix>', 'with --to: the name is <prefix>-backup-<UTC time>.zip (default dbzip)')
         .addHelpText(
           'after',
-          '\nExamples:\n  SOURCE_DATE_EPOCH=0 dbzip backup ./data -o same-bytes-every-time.zip\n  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… dbzip backup ./data --to s3://my-bucket/app',
+          '\nExamples:\n  SOURCE_DATE_EPOCH=0 dbzip backup ./data -o same-bytes-every-time.zip\n  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… dbzip backup ./data --to s3://my-bucket/app' +
+            '\n  dbzip backup ./data --encrypt-to ~/.config/dbzip/recipients.txt   writes dbzip-backup-<time>.zip.age',
         ),
       { forBackup: true },
     ).action(async (dataDir: string, flags) => setCode(await (await import('./commands/backup.js')).runBackup(dataDir, flags, io)));
   }
 
   if (wanted('verify')) {
-    program
-      .command('verify')
+    addDecryptFlags(program.command('verify'))
       .description('check a dbzip archive: zip CRCs, manifest checksums, PRAGMA integrity_check of every database')
       .argument('<file-or-store-url>', 'the zip to check; or a stored backup (s3://bucket/prefix/<name>, read with ranged requests); or a store (its newest backup)')
       .option('--json', 'print the report as JSON')
       .addHelpText(
         'after',
-        '\nExamples:\n  dbzip verify dbzip-backup-20260101-120000.zip\n  dbzip verify s3://my-bucket/app/dbzip-backup-20260101-030000.zip\n  dbzip verify s3://my-bucket/app          the newest backup there',
+        '\nExamples:\n  dbzip verify dbzip-backup-20260101-120000.zip\n  dbzip verify s3://my-bucket/app/dbzip-backup-20260101-030000.zip\n  dbzip verify s3://my-bucket/app          the newest backup there\n  dbzip verify backup.zip.age --identity key.txt',
       )
       .action(async (file: string, flags) => setCode(await (await import('./commands/verify.js')).runVerify(file, flags, io)));
   }

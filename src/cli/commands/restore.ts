@@ -7,9 +7,10 @@ import { formatBytes } from '../../format.js';
 import { RESTORE_DEFAULTS, type RestoreMode, type RestoreOptions } from '../../restore/options.js';
 import type { RestorePlan, RestoreReport } from '../../restore/index.js';
 import { wholeNumber } from '../backup-flags.js';
+import { addDecryptFlags, toDecryptOptions, type DecryptFlags } from '../encryption-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 
-export interface RestoreFlags {
+export interface RestoreFlags extends DecryptFlags {
   dataDir: string;
   mode?: RestoreMode;
   dryRun?: boolean;
@@ -31,16 +32,17 @@ Examples:
   dbzip restore backup.zip --data-dir ./data --dry-run        verify and show what would change
   dbzip restore backup.zip --data-dir ./data                  ask, then restore while the app runs
   dbzip restore backup.zip --data-dir ./data --mode offline --yes --exact
-  dbzip restore ./data/.dbzip/pre-restore-20260101-120000.zip --data-dir ./data   undo the last restore`;
+  dbzip restore ./data/.dbzip/pre-restore-20260101-120000.zip --data-dir ./data   undo the last restore
+  dbzip restore backup.zip.age --identity ~/.config/dbzip/key.txt --data-dir ./data   an encrypted backup`;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Adds `dbzip restore` to the program; `setCode` receives the exit code. */
 export function addRestoreCommand(program: Command, io: CliIo, setCode: (code: number) => void): void {
-  program
-    .command('restore')
+  addDecryptFlags(program
+    .command('restore'))
     .description('verify a dbzip archive, back up the current state, then restore the archive into a data directory')
-    .argument('<file>', 'the zip to restore')
+    .argument('<file>', 'the zip (or .zip.age) to restore')
     .requiredOption('--data-dir <dir>', 'the data directory to restore into (must exist; may be empty)')
     .addOption(new Option('--mode <mode>', `online: write databases through SQLite while the app runs; offline: app stopped, files renamed into place (default ${RESTORE_DEFAULTS.mode})`).choices(['online', 'offline']))
     .option('--dry-run', 'verify and show the plan; change nothing')
@@ -133,6 +135,8 @@ function outcome(report: RestoreReport): string {
 /** Verifies, shows the plan, asks (unless --yes), restores. Refusals exit with RESTORE_REFUSED. */
 export async function runRestore(file: string, flags: RestoreFlags, io: CliIo): Promise<number> {
   const options = toOptions(file, flags, io);
+  const decrypt = await toDecryptOptions(flags, io);
+  if (decrypt !== undefined) options.decrypt = decrypt;
   const ask = options.dryRun !== true && flags.yes !== true;
   // Refuse before any work: the question could never be answered.
   if (ask && io.stdin.isTTY !== true) {

@@ -2,6 +2,7 @@ import { ArchiveError } from '../../errors.js';
 import { formatBytes } from '../../format.js';
 import { openStore, storedArchive } from '../../store/open.js';
 import { verifyArchive, type VerifyReport } from '../../verify/index.js';
+import { toDecryptOptions, type DecryptFlags } from '../encryption-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 import { noBackups, verifyTarget } from '../store-argument.js';
 
@@ -19,14 +20,15 @@ async function verifyStored(url: string, name: string | undefined, io: CliIo): P
 }
 
 /** Checks CRCs, manifest hashes and every database's integrity; any problem fails with exit code 6. */
-export async function runVerify(arg: string, flags: { json?: boolean }, io: CliIo): Promise<number> {
+export async function runVerify(arg: string, flags: { json?: boolean } & DecryptFlags, io: CliIo): Promise<number> {
   const target = await verifyTarget(arg, io.cwd);
-  const { label, report } = target.kind === 'file' ? { label: arg, report: await verifyArchive(target.file) } : await verifyStored(target.url, target.name, io);
+  const decrypt = await toDecryptOptions(flags, io);
+  const { label, report } = target.kind === 'file' ? { label: arg, report: await verifyArchive(target.file, decrypt === undefined ? {} : { decrypt }) } : await verifyStored(target.url, target.name, io);
   if (flags.json) {
     await writeAll(io.stdout, `${JSON.stringify(target.kind === 'file' ? report : { archive: label, ...report }, null, 2)}\n`);
   } else {
     const lines = report.databases.map((db) => `  ${db.path}  ${formatBytes(db.bytes)}  integrity ${db.integrity}`);
-    lines.unshift(`${label}: ${report.ok ? 'ok' : 'FAILED'}`, `version: ${report.appVersion ?? '(missing)'}`, `databases: ${report.databases.length}`);
+    lines.unshift(`${label}: ${report.ok ? 'ok' : 'FAILED'}${report.encrypted ? ' (age-encrypted; every chunk authenticated)' : ''}`, `version: ${report.appVersion ?? '(missing)'}`, `databases: ${report.databases.length}`);
     const assetBytes = report.assets.reduce((n, a) => n + a.bytes, 0);
     lines.push(`assets: ${report.assets.length} file(s), ${formatBytes(assetBytes)}`);
     await writeAll(io.stdout, `${lines.join('\n')}\n`);
