@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
+import { AGE_SUFFIX } from '../archive/age.js';
 import { backupFileName } from '../archive/file-name.js';
 import { createBackup, type Backup } from '../backup.js';
 import { AbortedError, DbzipError } from '../errors.js';
@@ -47,9 +48,16 @@ const backupRoute = (protect: MiddlewareHandler[]) =>
         headers: {
           'Content-Disposition': { schema: { type: 'string', example: 'attachment; filename="dbzip-backup-20260101-120000.zip"' } },
           'X-Dbzip-Length': { schema: { type: 'string', enum: ['unknown'] }, description: 'Present when Content-Length cannot be known in advance' },
+          'X-Dbzip-Encryption': {
+            schema: { type: 'string', enum: ['age'] },
+            description: 'Present when the server encrypts backups (option encrypt): the body is an age file (Content-Type application/octet-stream, name .zip.age); Content-Length stays exact',
+          },
           'Set-Cookie': { schema: { type: 'string' }, description: 'With ?dl=<token> only: dbzip_dl_<token>=1, for the page (SameSite=Strict, Path = the mount prefix)' },
         },
-        content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } },
+        content: {
+          'application/zip': { schema: z.string().openapi({ format: 'binary' }) },
+          'application/octet-stream': { schema: z.string().openapi({ format: 'binary', description: 'The age-encrypted zip, when the server encrypts' }) },
+        },
       },
       400: errorResponse('Bad query parameter or unknown database'),
       ...PROTECTED_ERRORS,
@@ -209,12 +217,14 @@ export function registerBackupRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): 
       },
     });
     c.set('download', download);
+    // Encrypted (a server setting, never the request's), the body is an age file: not a zip to any client.
     const headers: Record<string, string> = {
-      'Content-Type': 'application/zip',
-      'Content-Disposition': `attachment; filename="${backupFileName(options.filePrefix, started)}"`,
+      'Content-Type': backup.encrypted ? 'application/octet-stream' : 'application/zip',
+      'Content-Disposition': `attachment; filename="${backupFileName(options.filePrefix, started)}${backup.encrypted ? AGE_SUFFIX : ''}"`,
       'Cache-Control': 'no-store',
       'X-Content-Type-Options': 'nosniff',
     };
+    if (backup.encrypted) headers['X-Dbzip-Encryption'] = 'age';
     if (backup.size !== null) headers['Content-Length'] = String(backup.size);
     else headers['X-Dbzip-Length'] = 'unknown';
     if (query.dl !== undefined) {

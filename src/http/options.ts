@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { FILE_PREFIX_PATTERN } from '../archive/file-name.js';
 import { OptionsError } from '../errors.js';
-import { integer, resolveBackupOptions, type BackupOptions, type Logger, type ResolvedBackupOptions } from '../options.js';
+import { integer, resolveBackupOptions, resolveDecrypt, type BackupOptions, type DecryptOptions, type Logger, type ResolvedBackupOptions } from '../options.js';
 import { checkRetention } from '../store/retention.js';
 import { resolveStoreOptions, type ResolvedStoreOptions, type StoreOption } from '../store/open.js';
 import type { BackupStore } from '../store/store.js';
@@ -74,6 +74,11 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
   keep?: number | undefined;
   /** With `keep`: also keep every backup younger than this many days. */
   keepDays?: number | undefined;
+  /**
+   * Identities (`AGE-SECRET-KEY-1…`) that `POST /api/restore` decrypts age-encrypted uploads with. Only
+   * the server's own: a request never brings a key. Without it an encrypted upload gets 422. Default: none.
+   */
+  decrypt?: { identities: readonly string[] };
 }
 
 /** Options of `startServer`: the app's, plus where to listen and how to stop. */
@@ -120,6 +125,7 @@ export interface ResolvedAppOptions {
   sessionTtlMs: number;
   maxUploadBytes: number;
   logger: Logger | undefined;
+  decrypt: DecryptOptions | undefined;
   /** Undefined without a store. */
   stored: ResolvedStored | undefined;
 }
@@ -137,7 +143,7 @@ export interface ResolvedServerOptions extends ResolvedAppOptions {
 }
 
 const APP_KEYS = [
-  'auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'maxUploadBytes', 'logger', 'store', 'schedule', 'keep', 'keepDays',
+  'auth', 'maxConcurrent', 'filePrefix', 'trustProxy', 'rateLimit', 'stallTimeoutMs', 'sessionTtlMs', 'maxUploadBytes', 'logger', 'store', 'schedule', 'keep', 'keepDays', 'decrypt',
 ] as const;
 const SERVER_KEYS = ['host', 'port', 'shutdownTimeoutMs'] as const;
 
@@ -232,6 +238,14 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
     throw new OptionsError(`option "filePrefix" must be 1 to 64 letters, digits, ".", "_" or "-", got ${JSON.stringify(filePrefix)}`);
   }
   if (options.logger !== undefined && !isLogger(options.logger)) throw new OptionsError('option "logger" must have info, warn and error methods (pino fits)');
+  // A passphrase belongs to a person at a prompt, not to a service's configuration.
+  if (backup.encrypt !== undefined && 'passphrase' in backup.encrypt) throw new OptionsError('option "encrypt": the server encrypts to recipients (age1…), not to a passphrase');
+  // Stores name, list and verify plain .zip backups; encrypted stored backups are not supported yet (docs/encryption.md).
+  if (backup.encrypt !== undefined && (options.store !== undefined || options.schedule !== undefined)) {
+    throw new OptionsError('option "encrypt" cannot be combined with "store" or "schedule" yet: encrypted stored backups are not supported');
+  }
+  const decrypt = resolveDecrypt('decrypt', options.decrypt);
+  if (decrypt !== undefined && 'passphrase' in decrypt) throw new OptionsError('option "decrypt": the server decrypts with identities, not a passphrase');
   return {
     backup,
     backupOptions: backupOptions as unknown as BackupOptions,
@@ -246,6 +260,7 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
     maxUploadBytes: integer('maxUploadBytes', options.maxUploadBytes, HTTP_DEFAULTS.maxUploadBytes, 1, Number.MAX_SAFE_INTEGER),
     logger: options.logger,
     stored: resolveStored(options, backup.dataDir),
+    decrypt,
   };
 }
 

@@ -104,7 +104,9 @@ const restoreRoute = (middleware: MiddlewareHandler[]) =>
       'Send the zip as the raw body (Content-Type application/zip or application/octet-stream; multipart forms are refused). ' +
       'It is streamed to a spool file in <data-dir>/.dbzip/ and removed when the restore ends, whatever the outcome. ' +
       'Nothing in the data directory changes until the whole archive has verified. One restore (dry runs included) runs at a time per server; ' +
-      'backups may run meanwhile (SQLite locking keeps each consistent).',
+      'backups may run meanwhile (SQLite locking keeps each consistent). ' +
+      'An age-encrypted archive (.zip.age) is decrypted with the identity file the server was configured with (`decrypt`, `--identity`); ' +
+      'it is spooled encrypted, authenticated whole before anything changes, and refused with 422 (DECRYPTION_FAILED) when no configured identity opens it.',
     tags: ['restore'],
     middleware,
     security: SECURITY,
@@ -112,7 +114,7 @@ const restoreRoute = (middleware: MiddlewareHandler[]) =>
       query: RestoreQuery,
       body: {
         required: true,
-        description: 'The dbzip archive, as produced by GET /api/backup',
+        description: 'The dbzip archive (zip, or age-encrypted zip), as produced by GET /api/backup',
         content: {
           'application/zip': { schema: z.string().openapi({ format: 'binary' }) },
           'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) },
@@ -125,6 +127,7 @@ const restoreRoute = (middleware: MiddlewareHandler[]) =>
       ...PROTECTED_ERRORS,
       409: errorResponse('Refused (RESTORE_REFUSED): the version policy, an unsafe target, or offline mode while the databases are in use; nothing changed'),
       413: errorResponse('The upload is larger than maxUploadBytes; nothing was kept'),
+      422: errorResponse('An age-encrypted archive that the server has no identity for, that no configured identity opens, or that does not authenticate (tampered, truncated); nothing changed'),
       500: errorResponse('Applying failed part-way (RESTORE_FAILED): the message names what changed and the pre-restore backup that undoes it'),
       503: errorResponse('The data directory is missing or unreadable'),
       507: errorResponse("A database is larger than the server's memory budget"),
@@ -279,6 +282,8 @@ export function registerRestoreRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps):
         archive: spool,
         dataDir: options.backup.dataDir,
         removeArchive: true,
+        // Only the server's own identity: a key uploaded with the request would travel and be handled beside the data it opens.
+        ...(options.decrypt === undefined ? {} : { decrypt: options.decrypt }),
         mode: request.mode,
         dryRun: request.dryRun,
         exact: request.exact,

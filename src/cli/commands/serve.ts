@@ -6,6 +6,7 @@ import { OptionsError } from '../../errors.js';
 import { apiKeyWeakness } from '../../http/auth.js';
 import { HTTP_DEFAULTS, isLoopbackHost, type AuthOption, type ServerOptions } from '../../http/options.js';
 import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
+import { readIdentities, readRecipients } from '../encryption-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 
 /**
@@ -46,6 +47,8 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   { attr: 'scheduleTimezone', flag: '--schedule-timezone <zone>', env: 'DBZIP_SCHEDULE_TIMEZONE', kind: 'string', help: 'time zone of --schedule, e.g. Europe/Berlin (default UTC)' },
   { attr: 'keep', flag: '--keep <n>', env: 'DBZIP_KEEP', kind: 'number', help: 'after each stored backup, keep the n newest and delete older ones' },
   { attr: 'keepDays', flag: '--keep-days <d>', env: 'DBZIP_KEEP_DAYS', kind: 'number', help: 'with --keep: also keep every backup younger than d days' },
+  { attr: 'encryptTo', flag: '--encrypt-to <recipient|file>', env: 'DBZIP_ENCRYPT_TO', kind: 'list', help: 'encrypt every download with age to this public key (age1…) or every key in this file (repeatable)' },
+  { attr: 'identity', flag: '--identity <file>', env: 'DBZIP_IDENTITY_FILE', kind: 'list', help: 'age identity file POST /api/restore decrypts .zip.age uploads with (repeatable)' },
   { attr: 'log', flag: '--log <stream>', env: 'DBZIP_LOG', kind: 'string', help: 'JSON log lines to stderr (default) or stdout; --demo logs only errors unless this is given' },
   { attr: 'ext', flag: '--ext <ending>', env: 'DBZIP_EXT', kind: 'list', shared: true, help: 'extra database endings, e.g. .sqlite' },
   { attr: 'recursive', flag: '-r, --recursive', env: 'DBZIP_RECURSIVE', kind: 'switch', on: true, shared: true, help: 'look in subfolders too' },
@@ -90,6 +93,7 @@ export function addServeFlags(command: Command): Command {
     if (s.flag === null || s.shared) continue;
     const option = new Option(s.flag, `${s.help} [${s.env}]`);
     if (s.attr === 'log') option.choices(['stderr', 'stdout']);
+    if (s.kind === 'list') option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     command.addOption(option);
   }
   return command.addHelpText('after', `\nRoutes ("key": X-API-Key or Authorization: Bearer, or the page's sign-in; none with --no-auth):\n${routeTable()}
@@ -275,6 +279,10 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   set('stallTimeoutMs', asNumber(values.get('stallTimeout')));
   set('maxUploadBytes', asNumber(values.get('maxUploadBytes')));
   set('sessionTtlMs', asNumber(values.get('sessionTtl')));
+  const encryptTo = values.get('encryptTo');
+  if (encryptTo !== undefined) options.encrypt = { recipients: await readRecipients(encryptTo.value as string[], io.cwd, encryptTo.from) };
+  const identity = values.get('identity');
+  if (identity !== undefined) options.decrypt = { identities: await readIdentities(identity.value as string[], io.cwd, identity.from) };
 
   const storeUrl = values.get('store')?.value as string | undefined;
   const schedule = values.get('schedule')?.value as string | undefined;
@@ -294,6 +302,10 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   const server = await startServer(options);
   if (demoKey !== undefined) await writeAll(io.stdout, demoBanner(server.url, dataDir, demoKey, !quietDemo));
   else await writeAll(io.stdout, `dbzip: serving ${dataDir} on ${server.url} (Ctrl-C to stop)\n`);
+  if (options.encrypt !== undefined) {
+    const count = 'recipients' in options.encrypt ? options.encrypt.recipients.length : 0;
+    await writeAll(io.stdout, `dbzip: backups are encrypted with age to ${count} recipient(s)\n`);
+  }
 
   await new Promise<void>((resolve) => {
     if (io.signal.aborted) resolve();

@@ -21,6 +21,8 @@ export interface PageContext {
   restore: boolean;
   /** A backup store is configured: the Stored backups card lists it (else it says how to configure one). */
   stored: boolean;
+  /** Recipients every download is age-encrypted to (a server setting); 0 when downloads are plain zips. */
+  encryptedTo: number;
 }
 
 export type PageState =
@@ -126,6 +128,12 @@ const DownloadCard: FC<{ page: PageContext; inspection: Inspection | undefined; 
         One zip file with a consistent snapshot of every database, the asset folders, <code>VERSION</code> and <code>manifest.json</code>.
         Each snapshot is checked before it is sent, so a large database takes a moment before the download starts.
       </p>
+      {page.encryptedTo === 0 ? null : (
+        <p id="download-encrypted" class="hint">
+          <strong>Encrypted:</strong> the server encrypts every download with age to {plural(page.encryptedTo, 'recipient')} it is configured with, so the file is
+          a <code>.zip.age</code> that only a matching identity opens (<code>age -d -i key.txt</code>, or <code>dbzip restore --identity key.txt</code>).
+        </p>
+      )}
       <div class="download-row">
         <a id="download" class="button" href={`${page.base}api/backup`} data-cookie-path={page.cookiePath} data-progress={`${page.base}api/backup/progress`}>
           <DownloadIcon />

@@ -27,7 +27,7 @@ export const RestoreSection: FC<{ base: string }> = ({ base }) => (
     <form id="restore-form" class="restore-form" data-url={`${base}api/restore`} hidden>
       <div class="field">
         <label for="restore-file">Backup zip</label>
-        <input id="restore-file" name="file" type="file" accept=".zip,application/zip" required aria-describedby="restore-file-hint" />
+        <input id="restore-file" name="file" type="file" accept=".zip,.age,application/zip" required aria-describedby="restore-file-hint" />
         <p id="restore-file-hint" class="hint">
           A zip made by Download backup or <code>dbzip backup</code>.
         </p>

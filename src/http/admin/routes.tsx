@@ -114,6 +114,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
     sessionTtlMs: options.sessionTtlMs,
     restore: capabilities.restore,
     stored: deps.storedBackups !== undefined,
+    encryptedTo: options.backup.encrypt !== undefined && 'recipients' in options.backup.encrypt ? options.backup.encrypt.recipients.length : 0,
   });
   const render = (page: PageContext, state: PageState, status: number, headers: Record<string, string> = {}) =>
     htmlResponse(<AdminPage page={page} state={state} />, page.nonce, status, headers);
