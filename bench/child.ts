@@ -14,7 +14,7 @@ import { measureCeiling, measureStages, type CeilingResult, type StageResult } f
 import { monotonicMs, startMeasuring, type ProcessMeasures } from './measure.js';
 
 export type ChildTask =
-  | { kind: 'library'; distUrl: string; dataDir: string; level: number; check?: 'quick' | 'none'; outPath: string; tmpDir: string }
+  | { kind: 'library'; distUrl: string; dataDir: string; level: number; check?: 'quick' | 'none'; outPath: string; tmpDir: string; recipients?: string[]; pin?: 'all-blocking' }
   | { kind: 'http'; distUrl: string; dataDir: string; level: number; tmpDir: string }
   | { kind: 'ceiling'; files: string[]; outPath: string; tmpDir: string }
   | { kind: 'stages'; files: string[]; levels: number[]; tmpDir: string };
@@ -64,7 +64,15 @@ function nextMessage(expected: string): Promise<void> {
 async function libraryBackup(createBackup: typeof Dbzip.createBackup, task: Extract<ChildTask, { kind: 'library' }>): Promise<LibraryOutcome> {
   const start = performance.now();
   // `check` is passed only when asked for, so the bench still runs builds that predate the option.
-  const backup = await createBackup({ dataDir: task.dataDir, level: task.level, logger: silent, ...(task.check === undefined ? {} : ({ check: task.check } as object)) });
+  // recipients and pin: only bench/encrypt.ts sets them (age-encrypted vs plain, with an announced size to check).
+  const backup = await createBackup({
+    dataDir: task.dataDir,
+    level: task.level,
+    logger: silent,
+    ...(task.check === undefined ? {} : ({ check: task.check } as object)),
+    ...(task.pin === undefined ? {} : { pin: task.pin }),
+    ...(task.recipients === undefined ? {} : { encrypt: { recipients: task.recipients } }),
+  });
   let ttfbMs = -1;
   backup.stream.once('data', () => {
     ttfbMs = performance.now() - start;

@@ -159,6 +159,15 @@ describe('encrypted backups', () => {
     expect(logicalHashOfFile(path.join(target, 'settings.db'))).toBe(before);
   });
 
+  referenceTest('an ASCII-armored file (age -a) is refused as NOT_AGE, by name, instead of "not a zip"', async ({ tmpDir }) => {
+    const { recipient, identity } = await keyPair(tmpDir, 'owner');
+    const { file } = await fixtureBackup(tmpDir);
+    const armored = path.join(tmpDir, 'armored.zip.age');
+    execFileSync(AGE, ['-a', '-e', '-r', recipient, '-o', armored, file]);
+    await expect(verifyArchive(armored, { decrypt: { identities: [identity] } })).rejects.toMatchObject({ reason: 'NOT_AGE', message: expect.stringMatching(/ASCII-armored/) });
+    await expect(verifyArchive(armored)).rejects.toMatchObject({ reason: 'NOT_AGE' });
+  });
+
   test('a passphrase-encrypted backup opens with the passphrase only', async ({ tmpDir }) => {
     const data = path.join(tmpDir, 'data');
     await generateFixtures(data);

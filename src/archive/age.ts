@@ -186,13 +186,23 @@ export async function createSealer(to: EncryptTo): Promise<Sealer> {
   };
 }
 
-/** True when `file` starts with the age v1 magic line (a binary age file). */
-export async function isAgeFile(file: string): Promise<boolean> {
+const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
+const ARMORED = (file: string) => `${file} is an ASCII-armored age file (age -a); dbzip reads binary age files only: "age -d" it first`;
+
+/** Refuses an armored age file by name of what it is, instead of "not a zip". */
+export function armoredError(file: string): DecryptionError {
+  return new DecryptionError('NOT_AGE', file, ARMORED(file));
+}
+
+/** 'binary' for an age v1 file, 'armored' for one made with `age -a`, null for anything else; by content, not name. */
+export async function ageKind(file: string): Promise<'binary' | 'armored' | null> {
   const handle = await fs.open(file, 'r');
   try {
-    const head = Buffer.alloc(AGE_MAGIC.length);
+    const head = Buffer.alloc(ARMOR_BEGIN.length);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return bytesRead === head.length && head.toString('latin1') === AGE_MAGIC;
+    const text = head.subarray(0, bytesRead).toString('latin1');
+    if (text.startsWith(AGE_MAGIC)) return 'binary';
+    return text === ARMOR_BEGIN ? 'armored' : null;
   } finally {
     await handle.close();
   }
@@ -238,8 +248,8 @@ export class AgeFile {
       const head = Buffer.alloc(Math.min(MAX_HEADER_BYTES, fileBytes));
       await handle.read(head, 0, head.length, 0);
       if (head.subarray(0, AGE_MAGIC.length).toString('latin1') !== AGE_MAGIC) {
-        const armored = head.subarray(0, 40).toString('latin1').startsWith('-----BEGIN AGE ENCRYPTED FILE-----');
-        throw new DecryptionError('NOT_AGE', file, armored ? `${file} is ASCII-armored; decrypt it with "age -d" first or re-encrypt without -a` : `${file} is not an age-encrypted file`);
+        const armored = head.subarray(0, ARMOR_BEGIN.length).toString('latin1') === ARMOR_BEGIN;
+        throw new DecryptionError('NOT_AGE', file, armored ? ARMORED(file) : `${file} is not an age-encrypted file`);
       }
       const length = headerLength(head);
       if (length === null) throw new DecryptionError('DAMAGED', file, `${file}: the age header is incomplete (truncated or not an age file)`);

@@ -10,7 +10,7 @@ import { Transform, pipeline, type Readable, type TransformCallback } from 'node
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { ArchiveError, DecryptionError, errorMessage, OptionsError } from '../errors.js';
-import { AgeFile, isAgeFile, type DecryptWith } from './age.js';
+import { AgeFile, ageKind, armoredError, type DecryptWith } from './age.js';
 import { MAX_BUFFER_BYTES } from '../options.js';
 
 export interface ZipReaderOptions {
@@ -345,7 +345,9 @@ const YAUZL_OPTIONS = {
  * are given. An encrypted file without keys is a DecryptionError, not "not a zip".
  */
 async function openZipFile(zipPath: string, keys: DecryptWith | undefined): Promise<{ zip: ZipFile; encrypted: boolean }> {
-  if (!(await isAgeFile(zipPath).catch(() => false))) return { zip: await yauzl.openPromise(zipPath, YAUZL_OPTIONS), encrypted: false };
+  const kind = await ageKind(zipPath).catch(() => null);
+  if (kind === 'armored') throw armoredError(zipPath);
+  if (kind === null) return { zip: await yauzl.openPromise(zipPath, YAUZL_OPTIONS), encrypted: false };
   if (keys === undefined) {
     throw new DecryptionError('NO_KEY', zipPath, `${zipPath} is encrypted with age; give the identity file that decrypts it (--identity <file>, option "decrypt")`);
   }

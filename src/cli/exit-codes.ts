@@ -25,7 +25,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   BACKUP_NOT_FOUND: 9,
   STORE_DENIED: 9,
   STORE_FAILED: 9,
-  DECRYPTION_FAILED: 9,
+  DECRYPTION_FAILED: 10,
   BUSY: 75, // EX_TEMPFAIL: try again later
   ABORTED: 130, // as for SIGINT
 };
