@@ -67,7 +67,8 @@ async function main(): Promise<number> {
     const memory = new Database(':memory:');
     const sqlite = String(memory.prepare('SELECT sqlite_version()').pluck().get());
     memory.close();
-    const data = ensureData(benchData, { totalMb, seed: Number(values.seed) }, sqlite, log);
+    // The main bench's default data set (largest database in rollback mode), so both can share it.
+    const data = ensureData(benchData, { totalMb, seed: Number(values.seed), largest: 'rollback' }, sqlite, log);
     const scripts = compileRuntime(path.join(runDir, 'js'));
     const identity = await generateX25519Identity();
     const keyFile = path.join(runDir, 'key.txt');
