@@ -12,7 +12,7 @@ export type { VerifyReport, VerifyOptions } from './verify/index.js';
 export { restore, createSpool, RESTORE_DEFAULTS, compareVersions, decideVersion, parseVersion } from './restore/index.js';
 export type { RestoreOptions, RestoreReport, RestoreMode, RestorePlan, PlanItem, PlanAction, PlanKind, VersionDecision, VersionComparison } from './restore/index.js';
 export { DEFAULTS } from './options.js';
-export type { BackupOptions, ScanOptions, PinMode, Logger } from './options.js';
+export type { BackupOptions, ScanOptions, PinMode, Logger, EncryptOptions, DecryptOptions } from './options.js';
 export type { Manifest, DatabaseEntry, AssetEntry, SkippedEntry, SkipCode, PinInfo, JournalMode } from './archive/manifest.js';
 export { backupFileName } from './archive/file-name.js';
 export * from './errors.js';
