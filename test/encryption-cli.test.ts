@@ -42,7 +42,7 @@ async function cliOnTerminal(args: string[], cwd: string, typed: string[] = []):
   const answers = [...typed];
   const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
   const io: CliIo = {
-    stdout: { write: (c) => ((stdout += String(c)), true), once: () => undefined },
+    stdout: { write: (c) => ((stdout += String(c)), true), once: () => undefined, on: () => undefined, off: () => undefined },
     stderr: {
       isTTY: true,
       columns: 120,
@@ -58,6 +58,8 @@ async function cliOnTerminal(args: string[], cwd: string, typed: string[] = []):
         return true;
       },
       once: () => undefined,
+      on: () => undefined,
+      off: () => undefined,
     },
     stdin,
     env: {},

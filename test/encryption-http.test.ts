@@ -163,8 +163,8 @@ describe('dbzip serve --encrypt-to and DBZIP_IDENTITY_FILE', () => {
     let stdout = '';
     const controller = new AbortController();
     const io: CliIo = {
-      stdout: { write: (c) => ((stdout += String(c)), true), once: () => undefined },
-      stderr: { write: () => true, once: () => undefined },
+      stdout: { write: (c) => ((stdout += String(c)), true), once: () => undefined, on: () => undefined, off: () => undefined },
+      stderr: { write: () => true, once: () => undefined, on: () => undefined, off: () => undefined },
       stdin: new PassThrough(),
       env: { DBZIP_API_KEY: apiKey, DBZIP_IDENTITY_FILE: 'key.txt' },
       cwd: tmpDir,
