@@ -79,13 +79,19 @@ export const SERVE_ROUTES: readonly { method: string; path: string; key: boolean
   { method: 'GET', path: '/api/pre-restore', key: true, what: 'the pre-restore backups (the state before each restore), newest first' },
   { method: 'GET', path: '/api/pre-restore/:name', key: true, what: 'download one' },
   { method: 'POST', path: '/api/pre-restore/:name/restore', key: true, what: 'restore one: undo that restore (same query as /api/restore)' },
+  { method: 'GET', path: '/api/backups', key: true, what: 'the stored backups (--store), newest first' },
+  { method: 'POST', path: '/api/backups', key: true, what: 'back up into the store now (202; 429 when busy)' },
+  { method: 'GET', path: '/api/backups/:name', key: true, what: 'download a stored backup' },
+  { method: 'DELETE', path: '/api/backups/:name', key: true, what: 'delete a stored backup' },
+  { method: 'POST', path: '/api/backups/:name/verify', key: true, what: 'verify a stored backup in place (ranged reads)' },
+  { method: 'POST', path: '/api/backups/:name/restore', key: true, what: 'restore from a stored backup (same query as /api/restore)' },
   { method: 'GET', path: '/api/databases', key: true, what: 'what a backup would contain now' },
   { method: 'GET', path: '/api/openapi.json', key: true, what: 'the OpenAPI document of these routes' },
   { method: 'GET', path: '/api/health', key: false, what: 'liveness; never touches the databases' },
 ];
 
 const routeTable = (): string =>
-  SERVE_ROUTES.map((r) => `  ${r.method.padEnd(5)} ${r.path.padEnd(31)} ${(r.key ? 'key' : 'no key').padEnd(7)} ${r.what}`).join('\n');
+  SERVE_ROUTES.map((r) => `  ${r.method.padEnd(6)} ${r.path.padEnd(31)} ${(r.key ? 'key' : 'no key').padEnd(7)} ${r.what}`).join('\n');
 
 /** Registers the serve-only flags of the table (the shared ones come from addBackupFlags). */
 export function addServeFlags(command: Command): Command {
