@@ -5,17 +5,14 @@
  */
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { DbzipError } from '../errors.js';
-import { listPreRestoreBackups, preRestorePath, restore, PRE_RESTORE_NAME_PATTERN } from '../restore/index.js';
+import { listPreRestoreBackups, preRestorePath, PRE_RESTORE_NAME_PATTERN } from '../restore/index.js';
 import type { AppEnv, RouteDeps } from './context.js';
-import { withRequestId } from './logging.js';
 import { errorResponse, PROTECTED_ERRORS, SECURITY } from './openapi.js';
-import { closeUnlessOk, RestoreQuery, RestoreResultSchema, restoreScanOptions, toBody as toRestoreResult } from './restore-route.js';
+import { closeUnlessOk, RestoreQuery, RestoreResultSchema, restoreFromRequest } from './restore-route.js';
 
 const PreRestoreName = z
   .string()
@@ -93,8 +90,7 @@ async function sizeOf(file: string, name: string): Promise<number> {
 }
 
 export function registerPreRestoreRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps): void {
-  const { options, logger, restoreSlots } = deps;
-  const dataDir = options.backup.dataDir;
+  const dataDir = deps.options.backup.dataDir;
 
   app.openapi(listRoute(deps.protect), async (c) => {
     const backups = await listPreRestoreBackups(dataDir);
@@ -114,38 +110,16 @@ export function registerPreRestoreRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDe
 
   app.openapi(restoreFromRoute([closeUnlessOk, ...deps.protect]), async (c) => {
     const { name } = c.req.valid('param');
-    const query = c.req.valid('query');
-    const reqId = c.get('requestId');
-    const started = performance.now();
-    const request = { mode: query.mode ?? 'online', dryRun: query.dryRun ?? false, exact: query.exact ?? false, force: query.force ?? false };
-    const audit = (fields: object) =>
-      logger.info({ audit: 'restore', source: name, reqId, client: c.get('client'), ...request, durationMs: Math.round(performance.now() - started), ...fields }, 'restore');
-    let release: (() => void) | undefined;
-    try {
-      const file = preRestorePath(dataDir, name);
-      const bytes = await sizeOf(file, name);
-      release = restoreSlots.acquire();
-      const report = await restore({
-        ...restoreScanOptions(options),
-        archive: file,
-        dataDir,
-        mode: request.mode,
-        dryRun: request.dryRun,
-        exact: request.exact,
-        force: request.force,
-        confirm: () => true,
-        signal: c.req.raw.signal,
-        logger: withRequestId(logger, reqId),
-      });
-      const result = toRestoreResult(report, request.force, bytes);
-      audit({ outcome: report.dryRun ? 'dry-run' : 'ok', applied: result.applied, preRestore: result.preRestore, summary: result.plan.summary });
-      return c.json(result, 200);
-    } catch (error) {
-      const code = error instanceof DbzipError ? error.code : 'INTERNAL';
-      audit({ outcome: code === 'RESTORE_FAILED' || code === 'INTERNAL' ? 'failed' : 'rejected', code });
-      throw error;
-    } finally {
-      release?.();
-    }
+    const file = preRestorePath(dataDir, name);
+    let bytes = 0;
+    // Restored in place: restore() only reads it, and writes the current state as a new pre-restore backup.
+    const result = await restoreFromRequest(c, deps, c.req.valid('query'), {
+      audit: { source: name },
+      check: async () => {
+        bytes = await sizeOf(file, name);
+      },
+      open: async () => ({ archive: file, bytes }),
+    });
+    return c.json(result, 200);
   });
 }

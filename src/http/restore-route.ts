@@ -12,7 +12,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ArchiveError, DbzipError, OptionsError, PayloadTooLargeError } from '../errors.js';
 import { checkDataDir } from '../scan/index.js';
 import { createSpool, restore, type RestoreOptions, type RestoreReport } from '../restore/index.js';
@@ -249,63 +249,102 @@ export function restoreScanOptions(options: RouteDeps['options']): Partial<Resto
   };
 }
 
+/** Where the archive of one restore request comes from. */
+export interface RestoreSource {
+  /** Named in the audit line beside the request, e.g. `{ source: 'store', name }`. */
+  audit: Record<string, unknown>;
+  /** Runs before the restore slot is taken, so a bad request is turned away at once, not after queueing. */
+  check?: () => Promise<void> | void;
+  /**
+   * Runs holding the slot: the archive to restore and its size. `spool()` checks the data directory and
+   * makes a fresh file in `<dataDir>/.dbzip/`; a spooled archive is removed whatever the outcome.
+   */
+  open: (spool: () => Promise<string>) => Promise<{ archive: string; bytes: number }>;
+  /** Only POST /api/restore passes the server's identity: an uploaded archive may be age-encrypted. */
+  decrypt?: RestoreOptions['decrypt'];
+}
+
+/**
+ * One restore request, whatever the archive's source: one slot per app, the query as restore()
+ * options, one audit line (ok, dry-run, rejected or failed), and the report relative to the data directory.
+ */
+export async function restoreFromRequest(c: Context<AppEnv>, deps: RouteDeps, query: z.infer<typeof RestoreQuery>, source: RestoreSource): Promise<RestoreResult> {
+  const { options, logger } = deps;
+  const dataDir = options.backup.dataDir;
+  const reqId = c.get('requestId');
+  const started = performance.now();
+  const request = { mode: query.mode ?? 'online', dryRun: query.dryRun ?? false, exact: query.exact ?? false, force: query.force ?? false };
+  let uploadBytes = 0;
+  const audit = (fields: object) =>
+    logger.info({ audit: 'restore', ...source.audit, reqId, client: c.get('client'), ...request, uploadBytes, durationMs: Math.round(performance.now() - started), ...fields }, 'restore');
+
+  let release: (() => void) | undefined;
+  let spool: string | undefined;
+  const makeSpool = async (): Promise<string> => {
+    await checkDataDir(dataDir);
+    spool = await createSpool(dataDir);
+    return spool;
+  };
+  try {
+    await source.check?.();
+    release = deps.restoreSlots.acquire();
+    const { archive, bytes } = await source.open(makeSpool);
+    uploadBytes = bytes;
+    const report = await restore({
+      ...restoreScanOptions(options),
+      archive,
+      dataDir,
+      removeArchive: spool !== undefined,
+      ...(source.decrypt === undefined ? {} : { decrypt: source.decrypt }),
+      mode: request.mode,
+      dryRun: request.dryRun,
+      exact: request.exact,
+      force: request.force,
+      // The request is the confirmation; a person confirms on the page after a dry run.
+      confirm: () => true,
+      // A client that goes away cancels the restore until it starts changing live files.
+      signal: c.req.raw.signal,
+      logger: withRequestId(logger, reqId),
+    });
+    const result = toBody(report, request.force, uploadBytes);
+    audit({ outcome: report.dryRun ? 'dry-run' : 'ok', applied: result.applied, preRestore: result.preRestore, summary: result.plan.summary, databases: result.verify.databases.length });
+    return result;
+  } catch (error) {
+    const code = error instanceof DbzipError ? error.code : 'INTERNAL';
+    const failed = code === 'RESTORE_FAILED' || code === 'INTERNAL';
+    audit({ outcome: failed ? 'failed' : 'rejected', code, ...(error instanceof ArchiveError ? { problems: error.problems.length } : {}) });
+    throw error;
+  } finally {
+    // restore() removes it itself (removeArchive); this covers a failure before restore() ran.
+    if (spool !== undefined) await fs.rm(spool, { force: true }).catch(() => {});
+    release?.();
+  }
+}
+
 export function registerRestoreRoute(app: OpenAPIHono<AppEnv>, deps: RouteDeps): void {
-  const { options, logger, restoreSlots } = deps;
-  const scan = restoreScanOptions(options);
-
+  const { options } = deps;
   app.openapi(restoreRoute([closeUnlessOk, ...deps.protect]), async (c) => {
-    const query = c.req.valid('query');
-    const reqId = c.get('requestId');
-    const started = performance.now();
-    const request = { mode: query.mode ?? 'online', dryRun: query.dryRun ?? false, exact: query.exact ?? false, force: query.force ?? false };
-    let uploadBytes = 0;
-    const audit = (fields: object) =>
-      logger.info({ audit: 'restore', reqId, client: c.get('client'), ...request, uploadBytes, durationMs: Math.round(performance.now() - started), ...fields }, 'restore');
-
-    let release: (() => void) | undefined;
-    let spool: string | undefined;
-    try {
-      checkContentType(c.req.header('content-type'));
-      const declared = declaredLength(c.req.header('content-length'));
-      if (declared !== undefined && declared > options.maxUploadBytes) {
-        throw new PayloadTooLargeError(`the upload (${declared} bytes) is larger than the limit of ${formatUploadLimit(options.maxUploadBytes)} (option maxUploadBytes)`);
-      }
-      const body = c.req.raw.body;
-      if (body === null || declared === 0) throw new ArchiveError(['the request has no body: send the zip itself as the request body']);
-      // Taken before the upload is read, so a second restore is turned away at once, not after gigabytes.
-      release = restoreSlots.acquire();
-      await checkDataDir(options.backup.dataDir);
-      spool = await createSpool(options.backup.dataDir);
-      uploadBytes = await receive(body, spool, { maxBytes: options.maxUploadBytes, declared, stallTimeoutMs: options.stallTimeoutMs });
-      const report = await restore({
-        ...scan,
-        archive: spool,
-        dataDir: options.backup.dataDir,
-        removeArchive: true,
-        // Only the server's own identity: a key uploaded with the request would travel and be handled beside the data it opens.
-        ...(options.decrypt === undefined ? {} : { decrypt: options.decrypt }),
-        mode: request.mode,
-        dryRun: request.dryRun,
-        exact: request.exact,
-        force: request.force,
-        // The request is the confirmation; a person confirms on the page after a dry run.
-        confirm: () => true,
-        // A client that goes away cancels the restore until it starts changing live files.
-        signal: c.req.raw.signal,
-        logger: withRequestId(logger, reqId),
-      });
-      const result = toBody(report, request.force, uploadBytes);
-      audit({ outcome: report.dryRun ? 'dry-run' : 'ok', applied: result.applied, preRestore: result.preRestore, summary: result.plan.summary, databases: result.verify.databases.length });
-      return c.json(result, 200);
-    } catch (error) {
-      const code = error instanceof DbzipError ? error.code : 'INTERNAL';
-      const failed = code === 'RESTORE_FAILED' || code === 'INTERNAL';
-      audit({ outcome: failed ? 'failed' : 'rejected', code, ...(error instanceof ArchiveError ? { problems: error.problems.length } : {}) });
-      throw error;
-    } finally {
-      // restore() removes it itself (removeArchive); this covers a failure before restore() ran.
-      if (spool !== undefined) await fs.rm(spool, { force: true }).catch(() => {});
-      release?.();
-    }
+    const body = c.req.raw.body;
+    let declared: number | undefined;
+    const result = await restoreFromRequest(c, deps, c.req.valid('query'), {
+      audit: {},
+      check: () => {
+        checkContentType(c.req.header('content-type'));
+        declared = declaredLength(c.req.header('content-length'));
+        if (declared !== undefined && declared > options.maxUploadBytes) {
+          throw new PayloadTooLargeError(`the upload (${declared} bytes) is larger than the limit of ${formatUploadLimit(options.maxUploadBytes)} (option maxUploadBytes)`);
+        }
+        if (body === null || declared === 0) throw new ArchiveError(['the request has no body: send the zip itself as the request body']);
+      },
+      // The slot is taken before the upload is read, so a second restore is turned away at once, not after gigabytes.
+      open: async (spool) => {
+        const file = await spool();
+        // check() refused a request without a body.
+        return { archive: file, bytes: await receive(body as ReadableStream<Uint8Array>, file, { maxBytes: options.maxUploadBytes, declared, stallTimeoutMs: options.stallTimeoutMs }) };
+      },
+      // Only the server's own identity: a key uploaded with the request would travel and be handled beside the data it opens.
+      ...(options.decrypt === undefined ? {} : { decrypt: options.decrypt }),
+    });
+    return c.json(result, 200);
   });
 }

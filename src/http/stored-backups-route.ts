@@ -3,21 +3,16 @@
  * cross-site rules as every protected route; names are checked strictly before the store is asked.
  */
 import { createWriteStream } from 'node:fs';
-import fs from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { ArchiveError, DbzipError, StoreError } from '../errors.js';
-import { createSpool, restore } from '../restore/index.js';
-import { checkDataDir } from '../scan/index.js';
+import { StoreError } from '../errors.js';
 import { checkBackupName } from '../store/names.js';
 import { storedArchive } from '../store/open.js';
 import { verifyArchive } from '../verify/index.js';
 import type { AppEnv, RouteDeps } from './context.js';
-import { withRequestId } from './logging.js';
 import { errorResponse, PROTECTED_ERRORS, SECURITY } from './openapi.js';
-import { restoreScanOptions, RestoreQuery, RestoreResultSchema, toBody } from './restore-route.js';
+import { RestoreQuery, RestoreResultSchema, restoreFromRequest } from './restore-route.js';
 import type { StoredBackups } from './stored-backups.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-backup-\\d{8}-\\d{6}\\.zip(\\.age)?$';
@@ -72,6 +67,13 @@ const ListSchema = StoreStatusSchema.extend({
 
 const NOT_CONFIGURED = errorResponse('No store is configured (STORE_NOT_CONFIGURED): start with --store / --schedule, or pass store to createApp');
 const STORE_ERRORS = { 502: errorResponse('The store failed or refused the credentials (STORE_FAILED, STORE_DENIED)') };
+/** What every route on one named backup may answer besides its own success. */
+const NAMED_ERRORS = {
+  400: errorResponse('Not a backup name (INVALID_BACKUP_NAME)'),
+  ...PROTECTED_ERRORS,
+  404: errorResponse('No such backup (BACKUP_NOT_FOUND), or no store (STORE_NOT_CONFIGURED)'),
+  ...STORE_ERRORS,
+};
 
 export function notConfigured(): StoreError {
   return new StoreError(
@@ -86,6 +88,8 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
     if (deps.storedBackups === undefined) throw notConfigured();
     return deps.storedBackups;
   };
+  // The name is checked strictly before the store (or its absence) is asked.
+  const named = (param: { name: string }) => ({ name: checkBackupName(param.name).name, s: stored() });
 
   app.openapi(
     createRoute({
@@ -152,15 +156,11 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
           headers: { 'Content-Disposition': { schema: { type: 'string', example: 'attachment; filename="dbzip-backup-20260101-030000.zip"' } } },
           content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } },
         },
-        400: errorResponse('Not a backup name (INVALID_BACKUP_NAME)'),
-        ...PROTECTED_ERRORS,
-        404: errorResponse('No such backup (BACKUP_NOT_FOUND), or no store (STORE_NOT_CONFIGURED)'),
-        ...STORE_ERRORS,
+        ...NAMED_ERRORS,
       },
     }),
     async (c) => {
-      const { name } = checkBackupName(c.req.valid('param').name);
-      const s = stored();
+      const { name, s } = named(c.req.valid('param'));
       if (c.req.method === 'HEAD') {
         const { size } = await s.store.stat(name);
         return new Response(null, { status: 200, headers: { 'Content-Type': 'application/zip', 'Content-Length': String(size) } });
@@ -190,15 +190,11 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       request: { params: NameParam },
       responses: {
         200: { description: 'Deleted', content: { 'application/json': { schema: z.object({ deleted: z.string() }).openapi('StoredBackupDeleted') } } },
-        400: errorResponse('Not a backup name (INVALID_BACKUP_NAME)'),
-        ...PROTECTED_ERRORS,
-        404: errorResponse('No such backup (BACKUP_NOT_FOUND), or no store (STORE_NOT_CONFIGURED)'),
-        ...STORE_ERRORS,
+        ...NAMED_ERRORS,
       },
     }),
     async (c) => {
-      const { name } = checkBackupName(c.req.valid('param').name);
-      const s = stored();
+      const { name, s } = named(c.req.valid('param'));
       await s.store.delete(name);
       logger.info({ audit: 'stored-backup-delete', reqId: c.get('requestId'), client: c.get('client'), name, store: s.store.display }, 'stored backup deleted');
       return c.json({ deleted: name }, 200);
@@ -236,15 +232,11 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
             },
           },
         },
-        400: errorResponse('Not a backup name (INVALID_BACKUP_NAME)'),
-        ...PROTECTED_ERRORS,
-        404: errorResponse('No such backup (BACKUP_NOT_FOUND), or no store (STORE_NOT_CONFIGURED)'),
-        ...STORE_ERRORS,
+        ...NAMED_ERRORS,
       },
     }),
     async (c) => {
-      const { name } = checkBackupName(c.req.valid('param').name);
-      const s = stored();
+      const { name, s } = named(c.req.valid('param'));
       // Same slot as a restore: integrity_check holds a database image in memory, one at a time.
       const release = deps.restoreSlots.acquire();
       try {
@@ -268,7 +260,6 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
     },
   );
 
-  const scan = restoreScanOptions(options);
   app.openapi(
     createRoute({
       method: 'post',
@@ -283,57 +274,24 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       request: { params: NameParam, query: RestoreQuery },
       responses: {
         200: { description: 'The restore report (or the plan, for a dry run)', content: { 'application/json': { schema: RestoreResultSchema } } },
+        ...NAMED_ERRORS,
         400: errorResponse('Not a backup name, a bad query, or an archive that failed verification (ARCHIVE_INVALID, with every problem in `problems`)'),
-        ...PROTECTED_ERRORS,
-        404: errorResponse('No such backup (BACKUP_NOT_FOUND), or no store (STORE_NOT_CONFIGURED)'),
         409: errorResponse('Refused (RESTORE_REFUSED): the version policy, an unsafe target, or offline mode while the databases are in use; nothing changed'),
         500: errorResponse('Applying failed part-way (RESTORE_FAILED): the message names what changed and the pre-restore backup that undoes it'),
-        ...STORE_ERRORS,
       },
     }),
     async (c) => {
-      const { name } = checkBackupName(c.req.valid('param').name);
-      const s = stored();
-      const query = c.req.valid('query');
-      const reqId = c.get('requestId');
-      const started = performance.now();
-      const request = { mode: query.mode ?? 'online', dryRun: query.dryRun ?? false, exact: query.exact ?? false, force: query.force ?? false };
-      let archiveBytes = 0;
-      const audit = (fields: object) =>
-        logger.info({ audit: 'restore', source: 'store', name, reqId, client: c.get('client'), ...request, archiveBytes, durationMs: Math.round(performance.now() - started), ...fields }, 'restore');
-      let release: (() => void) | undefined;
-      let spool: string | undefined;
-      try {
-        release = deps.restoreSlots.acquire();
-        await checkDataDir(options.backup.dataDir);
-        const { stream, size } = await s.store.get(name, c.req.raw.signal);
-        spool = await createSpool(options.backup.dataDir);
-        await pipeline(stream, createWriteStream(spool, { flags: 'wx', mode: 0o600 }));
-        archiveBytes = size;
-        const report = await restore({
-          ...scan,
-          archive: spool,
-          dataDir: options.backup.dataDir,
-          removeArchive: true,
-          mode: request.mode,
-          dryRun: request.dryRun,
-          exact: request.exact,
-          force: request.force,
-          confirm: () => true,
-          signal: c.req.raw.signal,
-          logger: withRequestId(logger, reqId),
-        });
-        const result = toBody(report, request.force, archiveBytes);
-        audit({ outcome: report.dryRun ? 'dry-run' : 'ok', applied: result.applied, preRestore: result.preRestore, summary: result.plan.summary });
-        return c.json(result, 200);
-      } catch (error) {
-        const code = error instanceof DbzipError ? error.code : 'INTERNAL';
-        audit({ outcome: code === 'RESTORE_FAILED' || code === 'INTERNAL' ? 'failed' : 'rejected', code, ...(error instanceof ArchiveError ? { problems: error.problems.length } : {}) });
-        throw error;
-      } finally {
-        if (spool !== undefined) await fs.rm(spool, { force: true }).catch(() => {});
-        release?.();
-      }
+      const { name, s } = named(c.req.valid('param'));
+      const result = await restoreFromRequest(c, deps, c.req.valid('query'), {
+        audit: { source: 'store', name },
+        open: async (spool) => {
+          const file = await spool();
+          const { stream, size } = await s.store.get(name, c.req.raw.signal);
+          await pipeline(stream, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+          return { archive: file, bytes: size };
+        },
+      });
+      return c.json(result, 200);
     },
   );
 }
