@@ -10,26 +10,11 @@ import { DatabaseTooLargeError, DataDirError, OptionsError, StrictModeError, Unk
 import { suspiciousZeroPage } from '../src/snapshot/image-check.js';
 import { DBZIP_VERSION } from '../src/version.js';
 import { generateFixtures } from '../fixtures/generate.js';
-import { backupToZip, collect, countRows, makeBigDatabase, makeDatabase } from './helpers/backup.js';
+import { backupToZip, breakLeafPage, collect, countRows, makeBigDatabase, makeDatabase } from './helpers/backup.js';
 import { test, withTimeout } from './helpers/tmp.js';
 import { readZip } from './helpers/zip.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** Points the first cell of a table leaf page past the end of its page: quick_check reports it, opening still works. */
-function breakLeafPage(file: string): void {
-  const bytes = fs.readFileSync(file);
-  const pageSize = bytes.readUInt16BE(16);
-  const pages = bytes.length / pageSize;
-  for (let page = Math.floor(pages / 2); page < pages; page++) {
-    const at = page * pageSize;
-    if (bytes[at] !== 0x0d) continue; // 13: table b-tree leaf
-    bytes.writeUInt16BE(0xfff0, at + 8);
-    fs.writeFileSync(file, bytes);
-    return;
-  }
-  throw new Error(`${file}: no table leaf page in its second half`);
-}
 
 describe('createBackup on the fixture data dir', () => {
   test('archives every SQLite database, VERSION first and manifest.json last, in sorted order', async ({ tmpDir }) => {

@@ -7,24 +7,10 @@ import { createBackup } from '../src/backup.js';
 import { ArchiveError, OptionsError } from '../src/errors.js';
 import { restore } from '../src/restore/index.js';
 import { verifyArchive } from '../src/verify/index.js';
-import { backupToZip, countRows, makeDatabase } from './helpers/backup.js';
+import { backupToZip, breakLeafPage, countRows, makeDatabase } from './helpers/backup.js';
 import { test } from './helpers/tmp.js';
 
 const BIN = path.resolve('dist/cli/bin.js');
-
-/** Points the first cell of a table leaf page past the end of its page: quick_check reports it, opening still works. */
-function breakLeafPage(file: string): void {
-  const bytes = fs.readFileSync(file);
-  const pageSize = bytes.readUInt16BE(16);
-  for (let page = Math.floor(bytes.length / pageSize / 2); page < bytes.length / pageSize; page++) {
-    const at = page * pageSize;
-    if (bytes[at] !== 0x0d) continue; // 13: table b-tree leaf
-    bytes.writeUInt16BE(0xfff0, at + 8);
-    fs.writeFileSync(file, bytes);
-    return;
-  }
-  throw new Error(`${file}: no table leaf page in its second half`);
-}
 
 describe('check: "none" (unchecked snapshots, never the default)', () => {
   test('the default checks every snapshot and records quickCheck "ok"', async ({ tmpDir }) => {

@@ -48,17 +48,26 @@ export interface RangeSource {
   readRange(start: number, end: number): Readable;
 }
 
-/** yauzl's hook for reading a zip from anything that can serve byte ranges. */
+/**
+ * yauzl's hook for reading a zip from anything that serves byte ranges: a bucket (RangeSource) or
+ * an age-encrypted file (AgeFile: every range is decrypted and authenticated on the way, and
+ * closing the zip closes its file).
+ */
 class RangeReader extends yauzl.RandomAccessReader {
-  readonly #source: RangeSource;
+  readonly #source: Pick<RangeSource, 'readRange'> & { close?: () => Promise<void> };
 
-  constructor(source: RangeSource) {
+  constructor(source: Pick<RangeSource, 'readRange'> & { close?: () => Promise<void> }) {
     super();
     this.#source = source;
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
     return this.#source.readRange(start, end);
+  }
+
+  override close(callback: (error: Error | null) => void): void {
+    if (this.#source.close === undefined) super.close(callback);
+    else this.#source.close().then(() => callback(null), (error: Error) => callback(error));
   }
 }
 
@@ -315,24 +324,6 @@ function hex(value: number): string {
   return value.toString(16).padStart(8, '0');
 }
 
-/** yauzl reads an age-encrypted zip through this: every range is decrypted and authenticated on the way. */
-class AgeRandomAccessReader extends yauzl.RandomAccessReader {
-  readonly #age: AgeFile;
-
-  constructor(age: AgeFile) {
-    super();
-    this.#age = age;
-  }
-
-  override _readStreamForRange(start: number, end: number): Readable {
-    return this.#age.readRange(start, end);
-  }
-
-  override close(callback: (error: Error | null) => void): void {
-    this.#age.close().then(() => callback(null), (error: Error) => callback(error));
-  }
-}
-
 const YAUZL_OPTIONS = {
   autoClose: false, // closed by close(), so no path leaves the handle open or closes it twice
   lazyEntries: true,
@@ -353,7 +344,7 @@ async function openZipFile(zipPath: string, keys: DecryptWith | undefined): Prom
   }
   const age = await AgeFile.open(zipPath, keys);
   try {
-    return { zip: await yauzl.fromRandomAccessReaderPromise(new AgeRandomAccessReader(age), age.size, YAUZL_OPTIONS), encrypted: true };
+    return { zip: await yauzl.fromRandomAccessReaderPromise(new RangeReader(age), age.size, YAUZL_OPTIONS), encrypted: true };
   } catch (error) {
     await age.close();
     throw error;
