@@ -137,6 +137,29 @@ describe('GET /api/backup through app.request', () => {
     for (const name of ['app.db', 'settings.db']) expect(integrityCheck(files.get(name)!)).toBe('ok');
   });
 
+  test("every answer (zip, JSON, error) carries nosniff, Referrer-Policy same-origin and the page's strict CSP, with a fresh nonce each", async ({ tmpDir }) => {
+    await generateFixtures(tmpDir);
+    const key = newKey();
+    const app = createApp({ dataDir: tmpDir, auth: { apiKey: key }, logger: captureLogger().logger });
+    const answers = [
+      await app.request('/api/backup', { headers: { 'X-API-Key': key } }),
+      await app.request('/api/databases', { headers: { 'X-API-Key': key } }),
+      await app.request('/api/databases'),
+      await app.request('/no-such-route'),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 401, 404]);
+    const nonces = answers.map((res) => {
+      expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff');
+      expect(res.headers.get('Referrer-Policy')).toBe('same-origin');
+      const csp = res.headers.get('Content-Security-Policy') ?? '';
+      expect(csp).toMatch(/^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]{24}'; style-src 'nonce-[A-Za-z0-9+/=]{24}';/);
+      expect(csp).toMatch(/frame-ancestors 'self'; base-uri 'none'$/);
+      return /'nonce-([^']+)'/.exec(csp)?.[1];
+    });
+    expect(new Set(nonces).size).toBe(answers.length);
+    await Promise.all(answers.map((r) => r.arrayBuffer()));
+  });
+
   test('400 for a bad level, an unknown parameter or an unknown database, as JSON { error: { code, message } }', async ({ tmpDir }) => {
     await generateFixtures(tmpDir);
     const key = newKey();

@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { OptionsError } from '../errors.js';
 import { silentLogger } from '../options.js';
-import { registerAdminRoutes, registerPageAtTrailingSlash } from './admin/index.js';
+import { registerAdminRoutes, registerPageAtTrailingSlash, securityHeaders } from './admin/index.js';
 import { requireAuth } from './auth.js';
 import { registerBackupRoute } from './backup-route.js';
 import type { AppEnv, RouteDeps } from './context.js';
@@ -23,11 +23,10 @@ import { Sessions } from './session.js';
 
 export type DbzipApp = OpenAPIHono<AppEnv>;
 
-/** Sensitive by nature (a copy of every database, or a list of them): never cached, never sniffed. */
-const noStoreNoSniff: MiddlewareHandler = async (c, next) => {
+/** Sensitive by nature (a copy of every database, or a list of them): never cached. Hono has no middleware for a default Cache-Control. */
+const noStore: MiddlewareHandler = async (c, next) => {
   await next();
   if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
-  c.res.headers.set('X-Content-Type-Options', 'nosniff');
 };
 
 /**
@@ -52,7 +51,8 @@ export function createApp(options: AppOptions): DbzipApp {
   app.onError(errorHandler(logger));
   app.notFound(notFoundHandler);
   app.use('*', requestLog(logger, resolved.trustProxy));
-  app.use('*', noStoreNoSniff);
+  app.use('*', noStore);
+  app.use('*', securityHeaders());
 
   // Each protected route lists these itself, so a route added later cannot miss them by its position.
   const limit: MiddlewareHandler<AppEnv>[] = resolved.rateLimit === undefined ? [] : [rateLimit(resolved.rateLimit)];

@@ -4,6 +4,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
+import { generateCookie } from 'hono/cookie';
 
 export const SESSION_COOKIE = 'dbzip_session';
 /** `dbzip_dl_<token>=1`: set on a successful backup response so the page knows the download started. */
@@ -160,14 +161,13 @@ export interface CookieOptions {
   secure: boolean;
 }
 
-/** A Set-Cookie value; SameSite=Strict always. */
+/** A Set-Cookie value (Hono's generateCookie); SameSite=Strict always, Path `/` for an app at the root. */
 export function serializeCookie(name: string, value: string, o: CookieOptions): string {
-  return [
-    `${name}=${value}`,
-    `Max-Age=${Math.floor(o.maxAgeSeconds)}`,
-    `Path=${o.path === '' ? '/' : o.path}`,
-    ...(o.httpOnly ? ['HttpOnly'] : []),
-    ...(o.secure ? ['Secure'] : []),
-    'SameSite=Strict',
-  ].join('; ');
+  return generateCookie(name, value, {
+    maxAge: Math.floor(o.maxAgeSeconds),
+    path: o.path === '' ? '/' : o.path,
+    httpOnly: o.httpOnly,
+    secure: o.secure,
+    sameSite: 'Strict',
+  });
 }

@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 import type { Context } from 'hono';
 import { mountPrefix, pageHref } from '../session.js';
-import { htmlResponse, newNonce } from './html.js';
+import { htmlResponse, pageNonce } from './html.js';
 import { Document } from './layout.js';
 
 interface ErrorPageProps {
@@ -58,7 +58,6 @@ export function htmlError(c: Context, status: number, code: string, message: str
   const back = route === undefined ? undefined : pageHref(c, mountPrefix(c, route));
   // A browser shows this to a person: a missing session deserves directions, not the API's header advice.
   const shown = status === 401 ? 'You are not signed in, or your sign-in has expired. Sign in on the backup page, then try again.' : message;
-  const nonce = newNonce();
-  const page = <ErrorPage nonce={nonce} status={status} code={code} title={titleFor(status, route === '/api/backup')} message={shown} back={back} />;
-  return htmlResponse(page, nonce, status, headers);
+  const page = <ErrorPage nonce={pageNonce(c)} status={status} code={code} title={titleFor(status, route === '/api/backup')} message={shown} back={back} />;
+  return htmlResponse(page, status, headers);
 }

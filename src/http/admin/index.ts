@@ -2,4 +2,4 @@
 export { registerAdminRoutes, registerPageAtTrailingSlash } from './routes.js';
 export type { AdminCapabilities, PageHandler } from './routes.js';
 export { htmlError } from './error-page.js';
-export { wantsHtml } from './html.js';
+export { securityHeaders, wantsHtml } from './html.js';

@@ -8,7 +8,7 @@ import type { AppEnv, RouteDeps } from '../context.js';
 import { ERROR_STATUS } from '../error-status.js';
 import { errorResponse } from '../openapi.js';
 import { crossSiteReason, isSecureRequest, mountPrefix, pageHref, serializeCookie, SESSION_COOKIE } from '../session.js';
-import { htmlResponse, newNonce } from './html.js';
+import { htmlResponse, pageNonce } from './html.js';
 import { AdminPage, type PageContext, type PageState } from './page.js';
 import { sizeNote } from './size-note.js';
 
@@ -107,8 +107,8 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
   const audit = (c: Context<AppEnv>, action: 'signin' | 'signout', outcome: 'ok' | 'rejected') =>
     logger.info({ audit: action, outcome, reqId: c.get('requestId'), client: c.get('client') }, `browser ${action}`);
 
-  const pageContext = (base: string, prefix: string): PageContext => ({
-    nonce: newNonce(),
+  const pageContext = (c: Context, base: string, prefix: string): PageContext => ({
+    nonce: pageNonce(c),
     base,
     cookiePath: prefix === '' ? '/' : prefix,
     sessionTtlMs: options.sessionTtlMs,
@@ -117,13 +117,13 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
     encryptedTo: options.backup.encrypt !== undefined && 'recipients' in options.backup.encrypt ? options.backup.encrypt.recipients.length : 0,
   });
   const render = (page: PageContext, state: PageState, status: number, headers: Record<string, string> = {}) =>
-    htmlResponse(<AdminPage page={page} state={state} />, page.nonce, status, headers);
+    htmlResponse(<AdminPage page={page} state={state} />, status, headers);
 
   const showPage = async (c: Context<AppEnv>): Promise<Response> => {
     const raw = new URL(c.req.url).pathname;
     // Served at the mount path itself (`/admin/backup`) links need the last segment; with a trailing slash they do not.
     const base = raw.endsWith('/') ? './' : `./${raw.slice(raw.lastIndexOf('/') + 1)}/`;
-    const page = pageContext(base, mountPrefix(c, ''));
+    const page = pageContext(c, base, mountPrefix(c, ''));
     if (auth.kind === 'unconfigured') return render(page, { kind: 'unconfigured' }, 403);
     // A session counts only on a same-origin request, as everywhere else.
     const signedIn = auth.kind === 'none' || (sessions?.fromRequest(c) === true && crossSiteReason(c, options.trustProxy) === undefined);
@@ -149,7 +149,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps, c
     if (!keyMatches(auth, key.trim())) {
       audit(c, 'signin', 'rejected');
       const error = 'That is not the API key of this service. Check it and try again.';
-      return render(pageContext('./', prefix), { kind: 'signin', error }, 401, { 'WWW-Authenticate': 'Bearer realm="dbzip"' });
+      return render(pageContext(c, './', prefix), { kind: 'signin', error }, 401, { 'WWW-Authenticate': 'Bearer realm="dbzip"' });
     }
     audit(c, 'signin', 'ok');
     const cookie = serializeCookie(SESSION_COOKIE, sessions.issue(), {
