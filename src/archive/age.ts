@@ -217,36 +217,104 @@ function headerLength(head: Buffer): number | null {
 }
 
 /**
+ * Ciphertext read by byte ranges: a local file, or a stored backup read with ranged GETs, so an
+ * encrypted backup in a bucket is decrypted in place, never downloaded to disk.
+ */
+export interface CipherSource {
+  /** Names the archive in messages (a path, or a store's display form and name; never a credential). */
+  readonly label: string;
+  /** Total bytes. */
+  readonly size: number;
+  /** Bytes `start` to `end` (exclusive); the stream fails if the source does. */
+  readRange(start: number, end: number): Readable;
+}
+
+/** Reads [start, end) whole; shorter when the source ends early. */
+async function readBytes(source: CipherSource, start: number, end: number): Promise<Buffer> {
+  if (end <= start) return Buffer.alloc(0);
+  const parts: Buffer[] = [];
+  for await (const part of source.readRange(start, end)) parts.push(part as Buffer);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** 'binary' for an age v1 source, 'armored' for one made with `age -a`, null for anything else; by content, not name. */
+export async function ageKindOf(source: CipherSource): Promise<'binary' | 'armored' | null> {
+  const text = (await readBytes(source, 0, Math.min(source.size, ARMOR_BEGIN.length))).toString('latin1');
+  if (text.startsWith(AGE_MAGIC)) return 'binary';
+  return text === ARMOR_BEGIN ? 'armored' : null;
+}
+
+/** A local file as a CipherSource, read through one handle (closed by `close`). */
+async function fileSource(file: string): Promise<CipherSource & { close(): Promise<void> }> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    return {
+      label: file,
+      size,
+      readRange: (start, end) =>
+        Readable.from(
+          (async function* () {
+            for (let at = start; at < end; ) {
+              const buffer = Buffer.alloc(Math.min(end - at, READ_CHUNKS * SEALED_CHUNK));
+              const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+              if (bytesRead === 0) return;
+              at += bytesRead;
+              yield buffer.subarray(0, bytesRead);
+            }
+          })(),
+          { objectMode: false },
+        ),
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
  * An age file opened for random access to its plaintext. Every chunk is authenticated once when it
- * is opened, so a wrong key, a tampered or a truncated file fails `open` before anyone reads a byte;
- * reads authenticate again (the file could change underneath).
+ * is opened (one sequential pass: one ranged GET for a stored backup), so a wrong key, a tampered or
+ * a truncated file fails `open` before anyone reads a byte; reads authenticate again (the file could
+ * change underneath).
  */
 export class AgeFile {
   readonly path: string;
   /** Length of the plaintext. */
   readonly size: number;
-  readonly #handle: fs.FileHandle;
+  readonly #source: CipherSource;
+  readonly #close: () => Promise<void>;
   readonly #key: Buffer;
   readonly #payloadStart: number;
   readonly #chunks: number;
   #cached: { index: number; plain: Buffer } | undefined;
 
-  private constructor(path: string, handle: fs.FileHandle, key: Buffer, payloadStart: number, size: number) {
-    this.path = path;
-    this.#handle = handle;
+  private constructor(source: CipherSource, close: () => Promise<void>, key: Buffer, payloadStart: number, size: number) {
+    this.path = source.label;
+    this.#source = source;
+    this.#close = close;
     this.#key = key;
     this.#payloadStart = payloadStart;
     this.size = size;
     this.#chunks = Math.max(1, Math.ceil(size / CHUNK));
   }
 
-  /** Opens and authenticates `file`; throws DecryptionError saying which of wrong key, tampered or truncated it is. */
+  /** Opens and authenticates a local file; throws DecryptionError saying which of wrong key, tampered or truncated it is. */
   static async open(file: string, keys: DecryptWith): Promise<AgeFile> {
-    const handle = await fs.open(file, 'r');
+    const source = await fileSource(file);
+    return AgeFile.openSource(source, keys, () => source.close());
+  }
+
+  /**
+   * Opens and authenticates any CipherSource (a stored backup); `close` runs when the AgeFile is
+   * closed, or at once when opening fails.
+   */
+  static async openSource(source: CipherSource, keys: DecryptWith, close: () => Promise<void> = async () => {}): Promise<AgeFile> {
+    const file = source.label;
     try {
-      const fileBytes = (await handle.stat()).size;
-      const head = Buffer.alloc(Math.min(MAX_HEADER_BYTES, fileBytes));
-      await handle.read(head, 0, head.length, 0);
+      const fileBytes = source.size;
+      const head = await readBytes(source, 0, Math.min(MAX_HEADER_BYTES, fileBytes));
       if (head.subarray(0, AGE_MAGIC.length).toString('latin1') !== AGE_MAGIC) {
         const armored = head.subarray(0, ARMOR_BEGIN.length).toString('latin1') === ARMOR_BEGIN;
         throw new DecryptionError('NOT_AGE', file, armored ? ARMORED(file) : `${file} is not an age-encrypted file`);
@@ -276,34 +344,55 @@ export class AgeFile {
         }
         throw new DecryptionError('DAMAGED', file, `${file}: the age header does not authenticate (tampered with or damaged)`);
       }
-      const nonce = Buffer.alloc(NONCE);
-      const { bytesRead } = await handle.read(nonce, 0, NONCE, length);
-      const size = bytesRead === NONCE ? plainSizeOfPayload(fileBytes - length) : null;
+      const nonce = head.length >= length + NONCE ? head.subarray(length, length + NONCE) : await readBytes(source, length, Math.min(fileBytes, length + NONCE));
+      const size = nonce.length === NONCE ? plainSizeOfPayload(fileBytes - length) : null;
       if (size === null) throw new DecryptionError('DAMAGED', file, `${file}: ${fileBytes} bytes is not a whole age file (truncated)`);
-      const age = new AgeFile(file, handle, streamKey(fileKey, nonce), length + NONCE, size);
+      const age = new AgeFile(source, close, streamKey(fileKey, Buffer.from(nonce)), length + NONCE, size);
       await age.#authenticateAll();
       return age;
     } catch (error) {
-      await handle.close();
+      await close();
       throw error;
     }
   }
 
-  /** Authenticates every chunk front to back, keeping none. */
+  /** Bytes of chunks [first, end) as stored: every chunk sealed whole, the last one shorter. */
+  #sealedBytes(first: number, end: number): number {
+    const lastBytes = this.size - (this.#chunks - 1) * CHUNK + TAG;
+    return (end - first - 1) * SEALED_CHUNK + (end === this.#chunks ? lastBytes : SEALED_CHUNK);
+  }
+
+  /** Authenticates every chunk front to back in one sequential read, keeping none. */
   async #authenticateAll(): Promise<void> {
-    for (let first = 0; first < this.#chunks; first += READ_CHUNKS) {
-      await this.#openChunks(first, Math.min(this.#chunks, first + READ_CHUNKS));
+    const payloadEnd = this.#payloadStart + this.#sealedBytes(0, this.#chunks);
+    let first = 0;
+    let pending: Buffer = Buffer.alloc(0);
+    const batch = READ_CHUNKS * SEALED_CHUNK;
+    for await (const part of this.#source.readRange(this.#payloadStart, payloadEnd)) {
+      pending = pending.length === 0 ? (part as Buffer) : Buffer.concat([pending, part as Buffer]);
+      while (pending.length >= batch && first + READ_CHUNKS < this.#chunks) {
+        this.#openSealed(first, first + READ_CHUNKS, pending.subarray(0, batch));
+        first += READ_CHUNKS;
+        pending = pending.subarray(batch);
+      }
     }
+    const end = this.#chunks;
+    if (pending.length !== this.#sealedBytes(first, end)) throw new DecryptionError('DAMAGED', this.path, `${this.path} got shorter while it was read (truncated)`);
+    this.#openSealed(first, end, pending);
   }
 
   /** Reads and opens chunks [first, end); throws DecryptionError on the first that does not authenticate. */
   async #openChunks(first: number, end: number): Promise<Buffer[]> {
     const start = this.#payloadStart + first * SEALED_CHUNK;
-    const lastBytes = this.size - (this.#chunks - 1) * CHUNK + TAG;
-    const bytes = (end - first - 1) * SEALED_CHUNK + (end === this.#chunks ? lastBytes : SEALED_CHUNK);
-    const sealed = Buffer.alloc(bytes);
-    const { bytesRead } = await this.#handle.read(sealed, 0, bytes, start);
-    if (bytesRead !== bytes) throw new DecryptionError('DAMAGED', this.path, `${this.path} got shorter while it was read (truncated)`);
+    const bytes = this.#sealedBytes(first, end);
+    const sealed = await readBytes(this.#source, start, start + bytes);
+    if (sealed.length !== bytes) throw new DecryptionError('DAMAGED', this.path, `${this.path} got shorter while it was read (truncated)`);
+    return this.#openSealed(first, end, sealed);
+  }
+
+  /** Opens chunks [first, end) held in `sealed`; throws DecryptionError on the first that does not authenticate. */
+  #openSealed(first: number, end: number, sealed: Buffer): Buffer[] {
+    const bytes = sealed.length;
     const out: Buffer[] = [];
     for (let index = first; index < end; index++) {
       const at = (index - first) * SEALED_CHUNK;
@@ -353,6 +442,6 @@ export class AgeFile {
   }
 
   close(): Promise<void> {
-    return this.#handle.close();
+    return this.#close();
   }
 }

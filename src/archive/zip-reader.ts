@@ -10,7 +10,7 @@ import { Transform, pipeline, type Readable, type TransformCallback } from 'node
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { ArchiveError, DecryptionError, errorMessage, OptionsError } from '../errors.js';
-import { AgeFile, ageKind, armoredError, type DecryptWith } from './age.js';
+import { AgeFile, ageKind, ageKindOf, armoredError, type DecryptWith } from './age.js';
 import { MAX_BUFFER_BYTES } from '../options.js';
 
 export interface ZipReaderOptions {
@@ -352,6 +352,26 @@ async function openZipFile(zipPath: string, keys: DecryptWith | undefined): Prom
 }
 
 /**
+ * The same for a stored backup read by ranges: the first bytes say whether it is age-encrypted; an
+ * encrypted one is authenticated whole in one sequential read, then decrypted range by range.
+ */
+async function openRangeSource(source: RangeSource, keys: DecryptWith | undefined): Promise<{ zip: ZipFile; encrypted: boolean }> {
+  const kind = await ageKindOf(source);
+  if (kind === 'armored') throw armoredError(source.label);
+  if (kind === null) return { zip: await yauzl.fromRandomAccessReaderPromise(new RangeReader(source), source.size, YAUZL_OPTIONS), encrypted: false };
+  if (keys === undefined) {
+    throw new DecryptionError('NO_KEY', source.label, `${source.label} is encrypted with age; give the identity file that decrypts it (--identity <file>, option "decrypt")`);
+  }
+  const age = await AgeFile.openSource(source, keys);
+  try {
+    return { zip: await yauzl.fromRandomAccessReaderPromise(new RangeReader(age), age.size, YAUZL_OPTIONS), encrypted: true };
+  } catch (error) {
+    await age.close();
+    throw error;
+  }
+}
+
+/**
  * An open zip file with its central directory already checked. Close it (or use `withZipReader`):
  * the file handle stays open until `close()` is called and every entry stream has ended.
  */
@@ -389,21 +409,11 @@ export class ZipReader {
   static async open(source: string | RangeSource, options: ZipReaderOptions = {}, keys?: DecryptWith): Promise<ZipReader> {
     const limits = resolveZipReaderOptions(options);
     const zipPath = typeof source === 'string' ? source : source.label;
-    const yauzlOptions = {
-      autoClose: false, // closed by close(), so no path leaves the handle open or closes it twice
-      lazyEntries: true,
-      decodeStrings: false, // with it, yauzl stops the listing at the first unsafe name
-      validateEntrySizes: false, // same for a stored entry's sizes; listEntries() checks them instead
-    };
     let zip: ZipFile;
     let encrypted: boolean;
     try {
-      // A local file may be age-encrypted (decided by its content); a stored object is read as a plain zip.
-      if (typeof source === 'string') ({ zip, encrypted } = await openZipFile(source, keys));
-      else {
-        zip = await yauzl.fromRandomAccessReaderPromise(new RangeReader(source), source.size, yauzlOptions);
-        encrypted = false;
-      }
+      // Encrypted or not is decided by the content, for a local file and a stored backup alike.
+      ({ zip, encrypted } = typeof source === 'string' ? await openZipFile(source, keys) : await openRangeSource(source, keys));
     } catch (error) {
       if (error instanceof DecryptionError || error instanceof OptionsError) throw error;
       throw new ArchiveError([`${zipPath} cannot be opened as a zip file: ${errorMessage(error)}`], { cause: error });

@@ -46,11 +46,12 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
         .option('-q, --quiet', 'no progress bar and no warnings')
         .option('--json', 'print the manifest as JSON on stdout when done')
         .option('--to <store-url>', 'stream into a backup store instead: s3://bucket/prefix?endpoint=… or a folder (docs/stores.md)')
-        .option('--prefix <prefix>', 'with --to: the name is <prefix>-backup-<UTC time>.zip (default dbzip)')
+        .option('--prefix <prefix>', 'with --to: the name is <prefix>-backup-<UTC time>.zip, .zip.age when encrypted (default dbzip)')
         .addHelpText(
           'after',
           '\nExamples:\n  SOURCE_DATE_EPOCH=0 dbzip backup ./data -o same-bytes-every-time.zip\n  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… dbzip backup ./data --to s3://my-bucket/app' +
-            '\n  dbzip backup ./data --encrypt-to ~/.config/dbzip/recipients.txt   writes dbzip-backup-<time>.zip.age',
+            '\n  dbzip backup ./data --encrypt-to ~/.config/dbzip/recipients.txt   writes dbzip-backup-<time>.zip.age' +
+            '\n  dbzip backup ./data --to s3://my-bucket/app --encrypt-to age1…       stores dbzip-backup-<time>.zip.age',
         ),
       { forBackup: true },
     ).action(async (dataDir: string, flags) => setCode(await (await import('./commands/backup.js')).runBackup(dataDir, flags, io)));
@@ -63,7 +64,7 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
       .option('--json', 'print the report as JSON')
       .addHelpText(
         'after',
-        '\nExamples:\n  dbzip verify dbzip-backup-20260101-120000.zip\n  dbzip verify s3://my-bucket/app/dbzip-backup-20260101-030000.zip\n  dbzip verify s3://my-bucket/app          the newest backup there\n  dbzip verify backup.zip.age --identity key.txt',
+        '\nExamples:\n  dbzip verify dbzip-backup-20260101-120000.zip\n  dbzip verify s3://my-bucket/app/dbzip-backup-20260101-030000.zip\n  dbzip verify s3://my-bucket/app          the newest backup there\n  dbzip verify backup.zip.age --identity key.txt\n  dbzip verify s3://my-bucket/app --identity key.txt   the newest, decrypted in place',
       )
       .action(async (file: string, flags) => setCode(await (await import('./commands/verify.js')).runVerify(file, flags, io)));
   }

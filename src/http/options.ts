@@ -240,10 +240,6 @@ export function resolveAppOptions(options: AppOptions): ResolvedAppOptions {
   if (options.logger !== undefined && !isLogger(options.logger)) throw new OptionsError('option "logger" must have info, warn and error methods (pino fits)');
   // A passphrase belongs to a person at a prompt, not to a service's configuration.
   if (backup.encrypt !== undefined && 'passphrase' in backup.encrypt) throw new OptionsError('option "encrypt": the server encrypts to recipients (age1…), not to a passphrase');
-  // Stores name, list and verify plain .zip backups; encrypted stored backups are not supported yet (docs/encryption.md).
-  if (backup.encrypt !== undefined && (options.store !== undefined || options.schedule !== undefined)) {
-    throw new OptionsError('option "encrypt" cannot be combined with "store" or "schedule" yet: encrypted stored backups are not supported');
-  }
   const decrypt = resolveDecrypt('decrypt', options.decrypt);
   if (decrypt !== undefined && 'passphrase' in decrypt) throw new OptionsError('option "decrypt": the server decrypts with identities, not a passphrase');
   return {

@@ -260,7 +260,7 @@ export interface RestoreSource {
    * makes a fresh file in `<dataDir>/.dbzip/`; a spooled archive is removed whatever the outcome.
    */
   open: (spool: () => Promise<string>) => Promise<{ archive: string; bytes: number }>;
-  /** Only POST /api/restore passes the server's identity: an uploaded archive may be age-encrypted. */
+  /** The server's identity, passed by POST /api/restore and the stored-backup restore: their archive may be age-encrypted. */
   decrypt?: RestoreOptions['decrypt'];
 }
 

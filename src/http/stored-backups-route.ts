@@ -20,7 +20,7 @@ const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-backup-\\d{8}-\\d{6}\\.zi
 const NameParam = z.object({
   name: z.string().openapi({
     param: { name: 'name', in: 'path' },
-    description: 'A backup name as listed: <prefix>-backup-<UTC yyyymmdd-hhmmss>.zip. Anything else is a 400 before the store is asked.',
+    description: 'A backup name as listed: <prefix>-backup-<UTC yyyymmdd-hhmmss>.zip, or .zip.age when age-encrypted. Anything else is a 400 before the store is asked.',
     example: 'dbzip-backup-20260101-030000.zip',
     pattern: NAME_PATTERN,
   }),
@@ -44,6 +44,7 @@ export const StoreStatusSchema = z
   .object({
     store: z.string().openapi({ description: 'Where backups go: a folder, or s3://bucket/prefix (endpoint). Never a credential.' }),
     kind: z.enum(['folder', 's3']),
+    encrypted: z.boolean().openapi({ description: 'New backups are age-encrypted to the server\'s recipients (option encrypt, --encrypt-to) and named .zip.age' }),
     schedule: z.object({ cron: z.string(), timezone: z.string(), nextRun: z.string().nullable() }).nullable(),
     retention: z.object({ keep: z.number().int(), keepDays: z.number().int().nullable() }).nullable(),
     running: z.object({ trigger: z.enum(['schedule', 'manual']), startedAt: z.string() }).nullable(),
@@ -60,7 +61,7 @@ const ListSchema = StoreStatusSchema.extend({
       name: z.string(),
       size: z.number().int(),
       time: z.string().openapi({ description: 'The UTC time in the name (ISO 8601)' }),
-      encrypted: z.boolean(),
+      encrypted: z.boolean().openapi({ description: 'age-encrypted (.zip.age): verify and restore need the server\'s identity file' }),
     }),
   ),
 }).openapi('StoredBackups');
@@ -74,6 +75,9 @@ const NAMED_ERRORS = {
   404: errorResponse('No such backup (BACKUP_NOT_FOUND), or no store (STORE_NOT_CONFIGURED)'),
   ...STORE_ERRORS,
 };
+
+/** An age file is opaque bytes to anything but age: no browser or mail client should treat it as a zip. */
+const contentType = (name: string) => (checkBackupName(name).encrypted ? 'application/octet-stream' : 'application/zip');
 
 export function notConfigured(): StoreError {
   return new StoreError(
@@ -152,9 +156,15 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       request: { params: NameParam },
       responses: {
         200: {
-          description: 'The backup as stored, with its exact Content-Length',
-          headers: { 'Content-Disposition': { schema: { type: 'string', example: 'attachment; filename="dbzip-backup-20260101-030000.zip"' } } },
-          content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } },
+          description: 'The backup as stored, with its exact Content-Length; a .zip.age backup as the age file it is (application/octet-stream, X-Dbzip-Encryption: age)',
+          headers: {
+            'Content-Disposition': { schema: { type: 'string', example: 'attachment; filename="dbzip-backup-20260101-030000.zip"' } },
+            'X-Dbzip-Encryption': { schema: { type: 'string', enum: ['age'] }, description: 'Present when the backup is age-encrypted' },
+          },
+          content: {
+            'application/zip': { schema: z.string().openapi({ format: 'binary' }) },
+            'application/octet-stream': { schema: z.string().openapi({ format: 'binary', description: 'An age-encrypted backup (.zip.age)' }) },
+          },
         },
         ...NAMED_ERRORS,
       },
@@ -163,17 +173,18 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       const { name, s } = named(c.req.valid('param'));
       if (c.req.method === 'HEAD') {
         const { size } = await s.store.stat(name);
-        return new Response(null, { status: 200, headers: { 'Content-Type': 'application/zip', 'Content-Length': String(size) } });
+        return new Response(null, { status: 200, headers: { 'Content-Type': contentType(name), 'Content-Length': String(size) } });
       }
       const { stream, size } = await s.store.get(name, c.req.raw.signal);
       logger.info({ audit: 'stored-backup-download', reqId: c.get('requestId'), client: c.get('client'), name, size }, 'stored backup download');
       return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, {
         status: 200,
         headers: {
-          'Content-Type': name.endsWith('.age') ? 'application/octet-stream' : 'application/zip',
+          'Content-Type': contentType(name),
           'Content-Length': String(size),
           'Content-Disposition': `attachment; filename="${name}"`,
           'Cache-Control': 'no-store',
+          ...(checkBackupName(name).encrypted ? { 'X-Dbzip-Encryption': 'age' } : {}),
         },
       });
     },
@@ -208,7 +219,9 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       summary: 'Verify one stored backup in place',
       description:
         'Reads the zip from the store with ranged requests (the central directory, then each entry) and checks every CRC, SHA-256 and ' +
-        'PRAGMA integrity_check, as `dbzip verify` does; nothing is downloaded to disk. Problems are in the report, not an error status.',
+        'PRAGMA integrity_check, as `dbzip verify` does; nothing is downloaded to disk. Problems are in the report, not an error status. ' +
+        'A .zip.age backup is authenticated whole (one sequential read) and decrypted on the fly with the identities the server was configured with ' +
+        '(`decrypt`, `--identity`); none opening it is a 422.',
       tags: ['stored backups'],
       middleware: protect,
       security: SECURITY,
@@ -233,6 +246,7 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
           },
         },
         ...NAMED_ERRORS,
+        422: errorResponse('An age-encrypted backup the server has no identity for, that no configured identity opens, or that does not authenticate (DECRYPTION_FAILED); nothing changed'),
       },
     }),
     async (c) => {
@@ -240,7 +254,8 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       // Same slot as a restore: integrity_check holds a database image in memory, one at a time.
       const release = deps.restoreSlots.acquire();
       try {
-        const report = await verifyArchive(await storedArchive(s.store, name), { maxDatabaseBytes: options.backup.maxDatabaseBytes });
+        // An encrypted backup is decrypted in place with the server's own identities, never a request's.
+        const report = await verifyArchive(await storedArchive(s.store, name), { maxDatabaseBytes: options.backup.maxDatabaseBytes, ...(options.decrypt === undefined ? {} : { decrypt: options.decrypt }) });
         logger.info({ audit: 'stored-backup-verify', reqId: c.get('requestId'), client: c.get('client'), name, ok: report.ok, problems: report.problems.length }, 'stored backup verified');
         return c.json(
           {
@@ -267,7 +282,8 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
       summary: 'Restore from a stored backup (verify everything, pre-restore backup, then apply)',
       description:
         'The same verification, modes, dry run and pre-restore backup as POST /api/restore, with the archive taken from the store: ' +
-        'it is copied to a spool file in <data-dir>/.dbzip/ (removed when the restore ends) and nothing changes until it has verified.',
+        'it is copied to a spool file in <data-dir>/.dbzip/ (removed when the restore ends) and nothing changes until it has verified. ' +
+        'A .zip.age backup is spooled encrypted and opened with the identities the server was configured with (`decrypt`, `--identity`).',
       tags: ['stored backups', 'restore'],
       middleware: protect,
       security: SECURITY,
@@ -278,6 +294,7 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
         400: errorResponse('Not a backup name, a bad query, or an archive that failed verification (ARCHIVE_INVALID, with every problem in `problems`)'),
         409: errorResponse('Refused (RESTORE_REFUSED): the version policy, an unsafe target, or offline mode while the databases are in use; nothing changed'),
         500: errorResponse('Applying failed part-way (RESTORE_FAILED): the message names what changed and the pre-restore backup that undoes it'),
+        422: errorResponse('An age-encrypted backup the server has no identity for, that no configured identity opens, or that does not authenticate (DECRYPTION_FAILED); nothing changed'),
       },
     }),
     async (c) => {
@@ -290,6 +307,8 @@ export function registerStoredBackupsRoutes(app: OpenAPIHono<AppEnv>, deps: Rout
           await pipeline(stream, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
           return { archive: file, bytes: size };
         },
+        // The spool holds the backup as stored: a .zip.age stays encrypted on disk and is opened with the server's identities.
+        ...(options.decrypt === undefined ? {} : { decrypt: options.decrypt }),
       });
       return c.json(result, 200);
     },

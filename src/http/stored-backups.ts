@@ -33,6 +33,8 @@ export interface StoredBackupsStatus {
   /** The store, as displayed (never a credential). */
   store: string;
   kind: 'folder' | 's3';
+  /** True when new backups are age-encrypted (the server's `encrypt`): named `.zip.age`. */
+  encrypted: boolean;
   schedule: { cron: string; timezone: string; nextRun: string | null } | null;
   retention: { keep: number; keepDays: number | null } | null;
   running: { trigger: RunTrigger; startedAt: string } | null;
@@ -171,6 +173,7 @@ export class StoredBackups {
     return {
       store: store.display,
       kind: store.kind,
+      encrypted: this.#config.backup.encrypt !== undefined,
       schedule: schedule === undefined ? null : { ...schedule, nextRun: next === null ? null : next.toISOString() },
       retention: retention === undefined ? null : { keep: retention.keep, keepDays: retention.keepDays ?? null },
       running: this.#running === undefined ? null : { trigger: this.#running.trigger, startedAt: this.#running.startedAt.toISOString() },

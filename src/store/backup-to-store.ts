@@ -3,6 +3,7 @@
  * file), then retention, only after the upload succeeded. Used by `dbzip backup --to`, the
  * schedule and `POST /api/backups`.
  */
+import { AGE_SUFFIX } from '../archive/age.js';
 import { backupFileName } from '../archive/file-name.js';
 import { createBackup } from '../backup.js';
 import { DbzipError, toDbzipError } from '../errors.js';
@@ -14,7 +15,7 @@ export interface StoreRunOptions {
   /** What to back up; `signal` and `logger` come from below. */
   backup: Omit<BackupOptions, 'signal' | 'logger'>;
   store: BackupStore;
-  /** The name is `<prefix>-backup-<UTC time of the start>.zip`. */
+  /** The name is `<prefix>-backup-<UTC time of the start>.zip`, `.zip.age` when `backup.encrypt` is set. */
   prefix: string;
   /** Retention after a successful upload; undefined: none. */
   retention?: { keep: number; keepDays?: number | undefined } | undefined;
@@ -26,6 +27,8 @@ export interface StoreRunOptions {
 
 export interface StoreRunResult {
   name: string;
+  /** True when it was age-encrypted (`.zip.age`); `bytes` is then the encrypted length. */
+  encrypted: boolean;
   /** Where it went (the store's display form). */
   store: string;
   bytes: number;
@@ -38,12 +41,13 @@ export interface StoreRunResult {
 
 export async function backupToStore(options: StoreRunOptions): Promise<StoreRunResult> {
   const started = (options.now ?? (() => new Date()))();
-  const name = backupFileName(options.prefix, started);
   const backup = await createBackup({
     ...options.backup,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
+  // An encrypted backup says so in its name, so listings, retention and downloads can tell without reading it.
+  const name = backupFileName(options.prefix, started) + (backup.encrypted ? AGE_SUFFIX : '');
   let bytes: number;
   try {
     ({ bytes } = await options.store.put(name, backup.stream, { size: backup.size, ...(options.signal === undefined ? {} : { signal: options.signal }) }));
@@ -64,6 +68,7 @@ export async function backupToStore(options: StoreRunOptions): Promise<StoreRunR
   }
   return {
     name,
+    encrypted: backup.encrypted,
     store: options.store.display,
     bytes,
     databases: manifest.databases.length,

@@ -77,7 +77,7 @@ async function writeToFile(backup: Backup, target: string, tap: Transform): Prom
   await fsyncDir(path.dirname(target));
 }
 
-/** `--to <store>`: streamed into the store under `<prefix>-backup-<UTC time>.zip`. */
+/** `--to <store>`: streamed into the store under `<prefix>-backup-<UTC time>.zip` (`.zip.age` when encrypted). */
 async function runBackupToStore(dataDir: string, flags: BackupCommandFlags, io: CliIo): Promise<number> {
   if (flags.output !== undefined) throw new OptionsError('--to and --output (-o) exclude each other: a backup goes to a store or to a file');
   const prefix = flags.prefix ?? 'dbzip';
@@ -85,9 +85,15 @@ async function runBackupToStore(dataDir: string, flags: BackupCommandFlags, io: 
   const { date: _date, ...options } = toBackupOptions(dataDir, flags, io.env);
   const store = await openStore({ url: flags.to ?? '', env: io.env }, io.cwd);
   try {
-    const result = await backupToStore({ backup: options, store, prefix, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
+    // Asked once the store opened (credentials found): nobody should type a passphrase twice for nothing.
+    const encrypt = await toEncryptOptions(flags, io);
+    const backup = encrypt === undefined ? options : { ...options, encrypt };
+    const result = await backupToStore({ backup, store, prefix, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
     if (flags.json) await writeAll(io.stdout, `${JSON.stringify(result, null, 2)}\n`);
-    else if (!flags.quiet) await writeAll(io.stderr, `stored ${result.name} in ${result.store}: ${result.bytes} bytes, ${result.databases} database(s)\n`);
+    else if (!flags.quiet) {
+      const sealed = result.encrypted ? ', age-encrypted' : '';
+      await writeAll(io.stderr, `stored ${result.name} in ${result.store}: ${result.bytes} bytes${sealed}, ${result.databases} database(s)\n`);
+    }
     return 0;
   } finally {
     store.close();
@@ -95,13 +101,7 @@ async function runBackupToStore(dataDir: string, flags: BackupCommandFlags, io: 
 }
 
 export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: CliIo): Promise<number> {
-  if (flags.to !== undefined) {
-    // Stores name and list plain .zip backups; an encrypted one there is not supported yet (docs/encryption.md).
-    if (flags.encryptTo !== undefined || flags.passphrase === true || flags.passphraseFile !== undefined) {
-      throw new OptionsError('--to and --encrypt-to/--passphrase: encrypted backups in a store are not supported yet; encrypt to a file (-o) instead');
-    }
-    return runBackupToStore(path.resolve(io.cwd, dataDir), flags, io);
-  }
+  if (flags.to !== undefined) return runBackupToStore(path.resolve(io.cwd, dataDir), flags, io);
   const options = toBackupOptions(path.resolve(io.cwd, dataDir), flags, io.env);
   const encrypting = flags.encryptTo !== undefined || flags.passphrase === true || flags.passphraseFile !== undefined;
   const toStdout = flags.output === '-';

@@ -47,8 +47,8 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   { attr: 'scheduleTimezone', flag: '--schedule-timezone <zone>', env: 'DBZIP_SCHEDULE_TIMEZONE', kind: 'string', help: 'time zone of --schedule, e.g. Europe/Berlin (default UTC)' },
   { attr: 'keep', flag: '--keep <n>', env: 'DBZIP_KEEP', kind: 'number', help: 'after each stored backup, keep the n newest and delete older ones' },
   { attr: 'keepDays', flag: '--keep-days <d>', env: 'DBZIP_KEEP_DAYS', kind: 'number', help: 'with --keep: also keep every backup younger than d days' },
-  { attr: 'encryptTo', flag: '--encrypt-to <recipient|file>', env: 'DBZIP_ENCRYPT_TO', kind: 'list', help: 'encrypt every download with age to this public key (age1…) or every key in this file (repeatable)' },
-  { attr: 'identity', flag: '--identity <file>', env: 'DBZIP_IDENTITY_FILE', kind: 'list', help: 'age identity file POST /api/restore decrypts .zip.age uploads with (repeatable)' },
+  { attr: 'encryptTo', flag: '--encrypt-to <recipient|file>', env: 'DBZIP_ENCRYPT_TO', kind: 'list', help: 'encrypt every download and stored backup with age to this public key (age1…) or every key in this file (repeatable)' },
+  { attr: 'identity', flag: '--identity <file>', env: 'DBZIP_IDENTITY_FILE', kind: 'list', help: 'age identity file that restores and stored-backup verifies decrypt .zip.age backups with (repeatable)' },
   { attr: 'log', flag: '--log <stream>', env: 'DBZIP_LOG', kind: 'string', help: 'JSON log lines to stderr (default) or stdout; --demo logs only errors unless this is given' },
   { attr: 'ext', flag: '--ext <ending>', env: 'DBZIP_EXT', kind: 'list', shared: true, help: 'extra database endings, e.g. .sqlite' },
   { attr: 'recursive', flag: '-r, --recursive', env: 'DBZIP_RECURSIVE', kind: 'switch', on: true, shared: true, help: 'look in subfolders too' },
@@ -310,7 +310,8 @@ export async function runServe(command: Command, io: CliIo): Promise<number> {
   else await writeAll(io.stdout, `dbzip: serving ${dataDir} on ${server.url} (Ctrl-C to stop)\n`);
   if (options.encrypt !== undefined) {
     const count = 'recipients' in options.encrypt ? options.encrypt.recipients.length : 0;
-    await writeAll(io.stdout, `dbzip: backups are encrypted with age to ${count} recipient(s)\n`);
+    const where = options.store === undefined ? 'downloads are' : 'downloads and stored backups are';
+    await writeAll(io.stdout, `dbzip: ${where} encrypted with age to ${count} recipient(s)\n`);
   }
 
   await new Promise<void>((resolve) => {

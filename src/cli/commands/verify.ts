@@ -1,4 +1,5 @@
 import { ArchiveError } from '../../errors.js';
+import type { DecryptOptions } from '../../options.js';
 import { formatBytes } from '../../format.js';
 import { openStore, storedArchive } from '../../store/open.js';
 import { verifyArchive, type VerifyReport } from '../../verify/index.js';
@@ -6,14 +7,15 @@ import { toDecryptOptions, type DecryptFlags } from '../encryption-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 import { noBackups, verifyTarget } from '../store-argument.js';
 
-async function verifyStored(url: string, name: string | undefined, io: CliIo): Promise<{ label: string; report: VerifyReport }> {
+async function verifyStored(url: string, name: string | undefined, decrypt: DecryptOptions | undefined, io: CliIo): Promise<{ label: string; report: VerifyReport }> {
   const store = await openStore({ url, env: io.env }, io.cwd);
   try {
     const chosen = name ?? (await store.list())[0]?.name;
     if (chosen === undefined) throw noBackups(store.display);
-    // Ranged reads: the central directory, then each entry; the zip is never downloaded whole.
+    // Ranged reads: the central directory, then each entry; the zip is never downloaded to disk. A
+    // .zip.age is first authenticated in one sequential read, then decrypted range by range.
     const source = await storedArchive(store, chosen);
-    return { label: source.label, report: await verifyArchive(source) };
+    return { label: source.label, report: await verifyArchive(source, decrypt === undefined ? {} : { decrypt }) };
   } finally {
     store.close();
   }
@@ -23,7 +25,7 @@ async function verifyStored(url: string, name: string | undefined, io: CliIo): P
 export async function runVerify(arg: string, flags: { json?: boolean } & DecryptFlags, io: CliIo): Promise<number> {
   const target = await verifyTarget(arg, io.cwd);
   const decrypt = await toDecryptOptions(flags, io);
-  const { label, report } = target.kind === 'file' ? { label: arg, report: await verifyArchive(target.file, decrypt === undefined ? {} : { decrypt }) } : await verifyStored(target.url, target.name, io);
+  const { label, report } = target.kind === 'file' ? { label: arg, report: await verifyArchive(target.file, decrypt === undefined ? {} : { decrypt }) } : await verifyStored(target.url, target.name, decrypt, io);
   if (flags.json) {
     await writeAll(io.stdout, `${JSON.stringify(target.kind === 'file' ? report : { archive: label, ...report }, null, 2)}\n`);
   } else {
