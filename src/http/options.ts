@@ -75,8 +75,10 @@ export interface AppOptions extends Omit<BackupOptions, 'signal' | 'logger' | 'd
   /** With `keep`: also keep every backup younger than this many days. */
   keepDays?: number | undefined;
   /**
-   * Identities (`AGE-SECRET-KEY-1…`) that `POST /api/restore` decrypts age-encrypted uploads with. Only
-   * the server's own: a request never brings a key. Without it an encrypted upload gets 422. Default: none.
+   * Identities (`AGE-SECRET-KEY-1…`) that `POST /api/restore` decrypts age-encrypted uploads with, and
+   * the stored-backup verify and restore routes a `.zip.age` with. Only the server's own: a request never
+   * brings a key. Without it an encrypted archive gets 422. Default: none. (`encrypt`, from the backup
+   * options, covers downloads and stored backups alike.)
    */
   decrypt?: { identities: readonly string[] };
 }
