@@ -11,5 +11,8 @@ try {
   console.warn('dbzip: TypeScript is not installed (--omit=dev?), so dist/ was not built; run `npm install` and `npm run build`.');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+// The same two steps as `npm run build`: the Node code, then the admin page's browser script.
+for (const project of ['tsconfig.json', 'tsconfig.browser.json']) {
+  const result = spawnSync(process.execPath, [tsc, '-p', project], { stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}

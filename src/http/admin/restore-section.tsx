@@ -4,7 +4,7 @@ import type { FC } from 'hono/jsx';
  * The restore card on the signed-in page. It is rendered only when createApp registers the restore
  * route (`AdminCapabilities.restore`), so the page never offers what the server cannot do.
  *
- * Two steps, both by the page's script (restore-script.ts), which posts the chosen file itself as
+ * Two steps, both by the page's script (browser/restore.ts), which posts the chosen file itself as
  * the body of `api/restore` (streamed by the browser; no multipart form): first with `dryRun=1`,
  * showing what would change and the version comparison; then, after "Restore now", the same file
  * again for real, showing the report. The session cookie authenticates it, under the same

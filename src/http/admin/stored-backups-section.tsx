@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 
 /**
- * The "Stored backups" card. With a store, the page's script (stored-backups-script.ts) fills it from
+ * The "Stored backups" card. With a store, the page's script (browser/stored.ts) fills it from
  * `api/backups`: the schedule and next run, the last run's outcome, the backups newest first with
  * Download, Verify, Restore (dry run first) and Delete (after a confirmation), and "Back up now".
  * Without a store it says how to configure one.

@@ -3,7 +3,7 @@ import type { FC } from 'hono/jsx';
 /**
  * "Undo a restore": the pre-restore backups in `<data-dir>/.dbzip/`, newest first, each with Download
  * and Restore (a dry run first, then Restore now, as in the restore card). The list is loaded by the
- * page's script from `api/pre-restore` (undo-script.ts), so it is current after a restore on this page.
+ * page's script from `api/pre-restore` (browser/undo.ts), so it is current after a restore on this page.
  * It sits beside the restore card; stored backups (another card) are a separate list.
  */
 export const UndoSection: FC<{ base: string }> = ({ base }) => (
