@@ -112,7 +112,16 @@ function checkBudget(opts: ResolvedBackupOptions, databases: readonly InspectedD
   }
 }
 
-async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOptions, databases: InspectedDatabase[], skipped: SkippedEntry[]): Promise<PinInfo> {
+/**
+ * Pins the eligible databases (one shared moment). Returns what the manifest records and the
+ * databases left to archive, with their pinned sizes; a database that could not be pinned is a skip.
+ */
+async function pinDatabases(
+  session: SnapshotSession,
+  opts: ResolvedBackupOptions,
+  databases: readonly InspectedDatabase[],
+  skipped: SkippedEntry[],
+): Promise<{ pin: PinInfo; databases: InspectedDatabase[] }> {
   const unknown = opts.pinOrder.filter((name) => !databases.some((db) => db.path === name));
   if (unknown.length > 0) throw new UnknownDatabaseError(unknown);
   const rank = (db: InspectedDatabase) => {
@@ -120,21 +129,24 @@ async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOption
     return i === -1 ? opts.pinOrder.length : i;
   };
   const eligible = (opts.pin === 'none' ? [] : databases.filter((db) => opts.pin === 'all-blocking' || db.journalMode === 'wal')).sort((a, b) => rank(a) - rank(b) || byPath(a, b));
-  if (eligible.length === 0) return { mode: opts.pin, databases: [], windowMs: opts.date === undefined ? 0 : null };
+  if (eligible.length === 0) return { pin: { mode: opts.pin, databases: [], windowMs: opts.date === undefined ? 0 : null }, databases: [...databases] };
   const result = await session.pin(eligible.map((db) => db.absPath), opts.busyTimeoutMs);
   const byAbs = new Map(databases.map((db) => [db.absPath, db]));
-  for (const pinned of result.pinned) {
-    const db = byAbs.get(pinned.path);
-    if (db === undefined) continue;
-    // The pinned size is the size the snapshot will have: refresh the plan with it.
-    Object.assign(db, { pageSize: pinned.pageSize, pageCount: pinned.pageCount, bytes: pinned.pageSize * pinned.pageCount, journalMode: pinned.journalMode, userVersion: pinned.userVersion });
-  }
+  // The pinned size is the size the snapshot will have: the plan takes it.
+  const refreshed = new Map(
+    result.pinned.flatMap((pinned) => {
+      const db = byAbs.get(pinned.path);
+      if (db === undefined) return [];
+      const sizes = { pageSize: pinned.pageSize, pageCount: pinned.pageCount, bytes: pinned.pageSize * pinned.pageCount, journalMode: pinned.journalMode, userVersion: pinned.userVersion };
+      return [[pinned.path, { ...db, ...sizes }] as const];
+    }),
+  );
   for (const failed of result.failed) {
     const db = byAbs.get(failed.path);
     if (db !== undefined) recordSkip(opts, skipped, { path: db.path, code: failed.code, reason: failed.reason });
   }
   const failedPaths = new Set(result.failed.map((f) => f.path));
-  databases.splice(0, databases.length, ...databases.filter((db) => !failedPaths.has(db.absPath)));
+  const kept = databases.filter((db) => !failedPaths.has(db.absPath)).map((db) => refreshed.get(db.absPath) ?? db);
   const info: PinInfo = {
     mode: opts.pin,
     // In the order they were pinned.
@@ -147,7 +159,7 @@ async function pinDatabases(session: SnapshotSession, opts: ResolvedBackupOption
     info.notPinned = { databases: result.unpinned.paths.map((p) => byAbs.get(p)?.path ?? p), reason: result.unpinned.reason };
     opts.logger.warn({ reason: `${result.unpinned.paths.length} database(s): ${result.unpinned.reason}` }, 'not pinned');
   }
-  return info;
+  return { pin: info, databases: kept };
 }
 
 /** The manifest has a predictable length: hashes are fixed-width, everything else is known up front. */
@@ -333,6 +345,94 @@ function toReadable(source: AsyncGenerator<Buffer>, controller: AbortController,
   return stream;
 }
 
+/** Everything that can fail before the first byte: inspect, budget, pin, and the first snapshot. */
+async function planBackup(session: SnapshotSession, opts: ResolvedBackupOptions): Promise<{ plan: BackupPlan; head: Run['head'] }> {
+  const inspection: Inspection = await inspectWith(session, opts);
+  const skipped: SkippedEntry[] = [];
+  for (const skip of inspection.skipped) recordSkip(opts, skipped, skip);
+  checkBudget(opts, inspection.databases);
+  const pinned = await pinDatabases(session, opts, inspection.databases, skipped);
+  const databases = pinned.databases;
+  checkBudget(opts, databases);
+  // Fail before the first byte where we can: snapshot now until one database succeeds.
+  const head: Run['head'] = { snapshot: undefined };
+  while (head.snapshot === undefined && databases[0] !== undefined) {
+    const outcome = await session.snapshot(databases[0].absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check);
+    if (outcome.ok) head.snapshot = outcome.snapshot;
+    else recordSkip(opts, skipped, skipFromFailure(databases.shift()!, outcome, opts.maxDatabaseBytes));
+  }
+  const plan: BackupPlan = {
+    dataDir: inspection.dataDir,
+    version: inspection.version,
+    databases,
+    assets: inspection.assets,
+    skipped,
+    pin: pinned.pin,
+    inputBytes: databases.reduce((n, db) => n + db.bytes, 0) + inspection.assets.reduce((n, a) => n + a.bytes, 0),
+  };
+  return { plan, head };
+}
+
+/** What the stream's lifecycle needs once the backup is planned. */
+interface Planned extends Omit<Run, 'signal' | 'progress' | 'onManifest'> {
+  controller: AbortController;
+  sealer: Awaited<ReturnType<typeof createSealer>> | undefined;
+  /** Closes the session and forgets the caller's signal: once, when the stream ends or fails. */
+  cleanup: () => void;
+}
+
+/**
+ * The byte stream's lifecycle: the zip produced as it is read (sealed when encrypting), the manifest
+ * promise settled by its end, and abort() / the caller's signal / a session failure stopping it.
+ */
+function streamBackup(p: Planned): Backup {
+  const { opts, controller, sealer, cleanup } = p;
+  let resolveManifest!: (m: Manifest) => void;
+  let rejectManifest!: (e: Error) => void;
+  const manifest = new Promise<Manifest>((resolve, reject) => {
+    resolveManifest = resolve;
+    rejectManifest = reject;
+  });
+  manifest.catch(() => {}); // callers that only read the stream must not see an unhandled rejection
+  const progress = { inputBytes: 0 };
+  let ended = false;
+  let completed = false;
+  const source = (async function* () {
+    try {
+      yield* produce({ ...p, signal: controller.signal, progress, onManifest: resolveManifest });
+    } finally {
+      cleanup();
+    }
+  })();
+  const zipStream = toReadable(source, controller, (error) => {
+    if (ended) return;
+    ended = true;
+    completed = error === undefined;
+    if (error !== undefined) {
+      const code = error instanceof DbzipError ? error.code : undefined;
+      // A consumer that goes away is not a failure of the backup.
+      if (code === 'ABORTED') opts.logger.info({ code, err: error.message }, 'backup cancelled');
+      else opts.logger.error({ code, err: error.message }, 'backup failed');
+      rejectManifest(error);
+      cleanup();
+    }
+  });
+  // Encrypted, the consumer reads the sealed stream; destroying it destroys the zip stream too.
+  const stream = sealer === undefined ? zipStream : sealer.seal(zipStream);
+  const abort = (reason?: unknown) => {
+    const error = reason instanceof Error ? reason : new AbortedError(undefined, { cause: reason });
+    // The error also rejects `manifest`: a caller that aborts need not listen for it, and later reads still fail with it.
+    if (stream.listenerCount('error') === 0) stream.once('error', () => {});
+    stream.destroy(error);
+  };
+  // The caller's signal (or a session failure) stops the bytes too, not only the snapshots.
+  // The zip stream's own destroy after a normal end aborts the controller too; the sealed stream may
+  // still be writing its last chunk then, so that is not a reason to stop it.
+  controller.signal.addEventListener('abort', () => completed || abort(controller.signal.reason), { once: true });
+  const outSize = p.size === null || sealer === undefined ? p.size : sealer.encryptedSize(p.size);
+  return { stream, encrypted: sealer !== undefined, manifest, size: outSize, plan: p.plan, progress, abort };
+}
+
 /**
  * Starts a backup of `options.dataDir`. Resolves once everything that can fail early has
  * been checked and the first database is snapshotted; the zip is then produced as it is read.
@@ -352,77 +452,12 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
   };
   try {
     const createdAt = opts.date ?? new Date();
-    const inspection: Inspection = await inspectWith(session, opts);
-    const skipped: SkippedEntry[] = [];
-    for (const skip of inspection.skipped) recordSkip(opts, skipped, skip);
-    const databases = [...inspection.databases];
-    checkBudget(opts, databases);
-    const pin = await pinDatabases(session, opts, databases, skipped);
-    checkBudget(opts, databases);
-    // Fail before the first byte where we can: snapshot now until one database succeeds.
-    const head: Run['head'] = { snapshot: undefined };
-    while (head.snapshot === undefined && databases[0] !== undefined) {
-      const outcome = await session.snapshot(databases[0].absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check);
-      if (outcome.ok) head.snapshot = outcome.snapshot;
-      else recordSkip(opts, skipped, skipFromFailure(databases.shift()!, outcome, opts.maxDatabaseBytes));
-    }
-    const plan: BackupPlan = {
-      dataDir: inspection.dataDir,
-      version: inspection.version,
-      databases,
-      assets: inspection.assets,
-      skipped,
-      pin,
-      inputBytes: databases.reduce((n, db) => n + db.bytes, 0) + inspection.assets.reduce((n, a) => n + a.bytes, 0),
-    };
+    const { plan, head } = await planBackup(session, opts);
     const versionBytes = Buffer.from(`${plan.version}\n`, 'utf8');
     const size = predictSize(opts, plan, createdAt, versionBytes);
     // Before the first byte: a recipient age cannot use fails here, as a clean OptionsError.
     const sealer = opts.encrypt === undefined ? undefined : await createSealer(opts.encrypt);
-    let resolveManifest!: (m: Manifest) => void;
-    let rejectManifest!: (e: Error) => void;
-    const manifest = new Promise<Manifest>((resolve, reject) => {
-      resolveManifest = resolve;
-      rejectManifest = reject;
-    });
-    manifest.catch(() => {}); // callers that only read the stream must not see an unhandled rejection
-    const progress = { inputBytes: 0 };
-    let ended = false;
-    let completed = false;
-    const source = (async function* () {
-      try {
-        yield* produce({ opts, session, plan, createdAt, versionBytes, head, size, signal: controller.signal, progress, contentDigests: internals.contentDigests, onManifest: resolveManifest });
-      } finally {
-        cleanup();
-      }
-    })();
-    const zipStream = toReadable(source, controller, (error) => {
-      if (ended) return;
-      ended = true;
-      completed = error === undefined;
-      if (error !== undefined) {
-        const code = error instanceof DbzipError ? error.code : undefined;
-        // A consumer that goes away is not a failure of the backup.
-        if (code === 'ABORTED') opts.logger.info({ code, err: error.message }, 'backup cancelled');
-        else opts.logger.error({ code, err: error.message }, 'backup failed');
-        rejectManifest(error);
-        cleanup();
-      }
-    });
-    // Encrypted, the consumer reads the sealed stream; destroying it destroys the zip stream too.
-    const stream = sealer === undefined ? zipStream : sealer.seal(zipStream);
-    const abort = (reason?: unknown) => {
-      const error = reason instanceof Error ? reason : new AbortedError(undefined, { cause: reason });
-      // The error also rejects `manifest`: a caller that aborts need not listen for it, and later reads still fail with it.
-      if (stream.listenerCount('error') === 0) stream.once('error', () => {});
-      stream.destroy(error);
-    };
-    // The caller's signal (or a session failure) stops the bytes too, not only the snapshots.
-    // The zip stream's own destroy after a normal end aborts the controller too; the sealed stream may
-    // still be writing its last chunk then, so that is not a reason to stop it.
-    controller.signal.addEventListener('abort', () => completed || abort(controller.signal.reason), { once: true });
-    const outSize = size === null || sealer === undefined ? size : sealer.encryptedSize(size);
-    return { stream, encrypted: sealer !== undefined, manifest, size: outSize, plan, progress, abort };
+    return streamBackup({ opts, session, plan, createdAt, versionBytes, head, size, contentDigests: internals.contentDigests, controller, sealer, cleanup });
   } catch (error) {
     cleanup();
     if (error instanceof DbzipError) throw error;

@@ -187,6 +187,63 @@ function ownProblems(entry: Entry, name: string, limits: ResolvedZipReaderOption
   return problems;
 }
 
+/** Every central directory record, or as many as could be read (then the listing is incomplete). */
+async function readCentralDirectory(zip: ZipFile, listing: Listing): Promise<Entry[]> {
+  const rawEntries: Entry[] = [];
+  try {
+    for await (const entry of zip.eachEntry()) rawEntries.push(entry);
+  } catch (error) {
+    listing.problems.push(`central directory is malformed after ${rawEntries.length} entries: ${errorMessage(error)}`);
+    listing.complete = false;
+  }
+  return rawEntries;
+}
+
+function markDuplicateNames(listing: Listing): void {
+  const { problems } = listing;
+  // The same name twice is ambiguous (which one wins on extraction?), so every copy is refused.
+  // NFC catches `é` written precomposed in one entry and decomposed in another.
+  const byName = new Map<string, MutableEntry[]>();
+  for (const entry of listing.entries) {
+    const key = entry.name.normalize('NFC');
+    const group = byName.get(key);
+    if (group === undefined) byName.set(key, [entry]);
+    else group.push(entry);
+  }
+  for (const group of byName.values()) {
+    if (group.length < 2) continue;
+    const names = [...new Set(group.map((e) => e.name))];
+    problems.push(
+      names.length === 1
+        ? `${entryLabel(names[0] ?? '')}: name appears ${group.length} times`
+        : `entries ${names.map((n) => JSON.stringify(n)).join(', ')} have the same name after Unicode NFC normalisation`,
+    );
+    for (const entry of group) entry.problems.push('duplicate name');
+  }
+}
+
+function markOverlaps(listing: Listing): void {
+  const { problems } = listing;
+  // Entries whose data overlap share compressed bytes: the trick behind bombs that stay under a
+  // per-entry ratio. The local header is at least 30 bytes plus the name before the data starts.
+  const byOffset = [...listing.entries].sort(
+    (a, b) => (listing.raw.get(a)?.relativeOffsetOfLocalHeader ?? 0) - (listing.raw.get(b)?.relativeOffsetOfLocalHeader ?? 0),
+  );
+  for (let i = 0; i + 1 < byOffset.length; i++) {
+    const a = byOffset[i];
+    const b = byOffset[i + 1];
+    const rawA = a === undefined ? undefined : listing.raw.get(a);
+    const rawB = b === undefined ? undefined : listing.raw.get(b);
+    if (a === undefined || b === undefined || rawA === undefined || rawB === undefined) continue;
+    const endA = rawA.relativeOffsetOfLocalHeader + LOCAL_HEADER_BYTES + rawA.fileNameLength + rawA.compressedSize;
+    if (endA > rawB.relativeOffsetOfLocalHeader) {
+      problems.push(`entries ${JSON.stringify(a.name)} and ${JSON.stringify(b.name)} overlap in the file`);
+      a.problems.push('overlaps another entry');
+      b.problems.push('overlaps another entry');
+    }
+  }
+}
+
 async function listEntries(zip: ZipFile, limits: ResolvedZipReaderOptions): Promise<Listing> {
   const problems: string[] = [];
   const listing: Listing = { entries: [], raw: new Map(), problems, complete: true };
@@ -197,14 +254,7 @@ async function listEntries(zip: ZipFile, limits: ResolvedZipReaderOptions): Prom
     return listing;
   }
 
-  const rawEntries: Entry[] = [];
-  try {
-    for await (const entry of zip.eachEntry()) rawEntries.push(entry);
-  } catch (error) {
-    problems.push(`central directory is malformed after ${rawEntries.length} entries: ${errorMessage(error)}`);
-    listing.complete = false;
-  }
-
+  const rawEntries = await readCentralDirectory(zip, listing);
   let declaredTotal = 0;
   for (const [index, raw] of rawEntries.entries()) {
     // decodeStrings is off (so one bad name cannot end the listing): decode as yauzl would,
@@ -225,45 +275,8 @@ async function listEntries(zip: ZipFile, limits: ResolvedZipReaderOptions): Prom
     listing.raw.set(entry, raw);
   }
 
-  // The same name twice is ambiguous (which one wins on extraction?), so every copy is refused.
-  // NFC catches `é` written precomposed in one entry and decomposed in another.
-  const byName = new Map<string, MutableEntry[]>();
-  for (const entry of listing.entries) {
-    const key = entry.name.normalize('NFC');
-    const group = byName.get(key);
-    if (group === undefined) byName.set(key, [entry]);
-    else group.push(entry);
-  }
-  for (const group of byName.values()) {
-    if (group.length < 2) continue;
-    const names = [...new Set(group.map((e) => e.name))];
-    problems.push(
-      names.length === 1
-        ? `${entryLabel(names[0] ?? '')}: name appears ${group.length} times`
-        : `entries ${names.map((n) => JSON.stringify(n)).join(', ')} have the same name after Unicode NFC normalisation`,
-    );
-    for (const entry of group) entry.problems.push('duplicate name');
-  }
-
-  // Entries whose data overlap share compressed bytes: the trick behind bombs that stay under a
-  // per-entry ratio. The local header is at least 30 bytes plus the name before the data starts.
-  const byOffset = [...listing.entries].sort(
-    (a, b) => (listing.raw.get(a)?.relativeOffsetOfLocalHeader ?? 0) - (listing.raw.get(b)?.relativeOffsetOfLocalHeader ?? 0),
-  );
-  for (let i = 0; i + 1 < byOffset.length; i++) {
-    const a = byOffset[i];
-    const b = byOffset[i + 1];
-    const rawA = a === undefined ? undefined : listing.raw.get(a);
-    const rawB = b === undefined ? undefined : listing.raw.get(b);
-    if (a === undefined || b === undefined || rawA === undefined || rawB === undefined) continue;
-    const endA = rawA.relativeOffsetOfLocalHeader + LOCAL_HEADER_BYTES + rawA.fileNameLength + rawA.compressedSize;
-    if (endA > rawB.relativeOffsetOfLocalHeader) {
-      problems.push(`entries ${JSON.stringify(a.name)} and ${JSON.stringify(b.name)} overlap in the file`);
-      a.problems.push('overlaps another entry');
-      b.problems.push('overlaps another entry');
-    }
-  }
-
+  markDuplicateNames(listing);
+  markOverlaps(listing);
   if (declaredTotal > limits.maxTotalBytes) {
     problems.push(`entries add up to ${declaredTotal} bytes uncompressed, over the limit of ${limits.maxTotalBytes} (option maxTotalBytes)`);
   }

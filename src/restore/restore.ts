@@ -17,7 +17,8 @@ import { archivePathProblems, targetProblems, targetsOf } from './checks.js';
 import { removeStaleStaging } from './files.js';
 import { resolveRestoreOptions, type ResolvedRestoreOptions, type RestoreMode, type RestoreOptions } from './options.js';
 import { hasChanges, makePlan, summarize, type PlanItem, type RestorePlan } from './plan.js';
-import { currentStateOptions, prunePreRestore, publishPreRestore, removeStalePartials, scanCurrentState, writePreRestore } from './pre-restore.js';
+import type { BackupOptions } from '../options.js';
+import { currentStateOptions, prunePreRestore, publishPreRestore, removeStalePartials, scanCurrentState, writePreRestore, type PreRestoreBackup } from './pre-restore.js';
 import { ensurePrivateDir, isInPrivateDir, lockDataDir } from './spool.js';
 import { decideVersion, type VersionDecision } from './version-policy.js';
 
@@ -100,7 +101,22 @@ function planOf(opts: ResolvedRestoreOptions, dataDir: string, version: VersionD
   return { dataDir, archive: opts.archive, mode: opts.mode, exact: opts.exact, dryRun: opts.dryRun, version, items, preRestore, summary: summarize(items) };
 }
 
-async function run(opts: ResolvedRestoreOptions, started: number): Promise<RestoreReport> {
+/** What every step of one restore shares once the archive has verified. */
+interface RestoreRun {
+  opts: ResolvedRestoreOptions;
+  started: number;
+  dataDir: string;
+  version: VersionDecision;
+  archive: NonNullable<VerifyReport['manifest']>;
+  /** How the current state is backed up and scanned: the archive's scan settings unless the caller set them. */
+  backupOptions: BackupOptions;
+  /** makePlan()'s input but for the current state. */
+  planBase: Omit<Parameters<typeof makePlan>[0], 'current' | 'currentContent'>;
+  report: (plan: RestorePlan, extra: Partial<RestoreReport>) => RestoreReport;
+}
+
+/** Checks the data directory and verifies the archive: nothing is written yet. */
+async function prepareRun(opts: ResolvedRestoreOptions, started: number): Promise<RestoreRun> {
   const dataDir = await checkDataDir(opts.dataDir);
   checkAborted(opts.signal);
   const { verify, version, currentVersionFile } = await verifyAll(opts, dataDir);
@@ -124,69 +140,92 @@ async function run(opts: ResolvedRestoreOptions, started: number): Promise<Resto
     durationMs: 0,
     ...extra,
   });
-
   const archiveContent = new Map(verify.databases.flatMap((db) => (db.contentSha256 === undefined ? [] : [[db.path, db.contentSha256] as const])));
   const planBase = { dataDir, archive, currentVersionFile, exact: opts.exact, force: opts.force, archiveContent };
+  return { opts, started, dataDir, version, archive, backupOptions, planBase, report };
+}
 
-  if (opts.dryRun) {
-    const current = await scanCurrentState(backupOptions);
-    const { items, refusals } = await makePlan({ ...planBase, current: current.manifest, currentContent: current.contentDigests });
+/** A dry run: the plan against a fresh scan of the current state; nothing is written. */
+async function planOnly(run: RestoreRun): Promise<RestoreReport> {
+  const { opts, dataDir, version } = run;
+  const current = await scanCurrentState(run.backupOptions);
+  const { items, refusals } = await makePlan({ ...run.planBase, current: current.manifest, currentContent: current.contentDigests });
+  if (refusals.length > 0) throw refused(refusals);
+  return run.report(planOf(opts, dataDir, version, items, null), { durationMs: performance.now() - run.started });
+}
+
+/**
+ * Writes the pre-restore backup, plans against it, and asks for confirmation; publishes the backup
+ * only when the restore goes ahead. Returns the plan, or the report when there is nothing to change.
+ */
+async function stagePreRestore(run: RestoreRun, privateDir: string, removedLeftovers: string[]): Promise<{ plan: RestorePlan; pre: PreRestoreBackup } | RestoreReport> {
+  const { opts, dataDir, version } = run;
+  const pre = await writePreRestore(privateDir, run.backupOptions);
+  let published = false;
+  try {
+    opts.logger.info({ path: pre.partial }, 'pre-restore backup written');
+    const { items, refusals } = await makePlan({ ...run.planBase, current: pre.manifest, currentContent: pre.contentDigests });
     if (refusals.length > 0) throw refused(refusals);
-    return report(planOf(opts, dataDir, version, items, null), { durationMs: performance.now() - started });
+    const plan = planOf(opts, dataDir, version, items, pre.path);
+    if (!hasChanges(items)) {
+      return run.report({ ...plan, preRestore: null }, { removedLeftovers, durationMs: performance.now() - run.started });
+    }
+    if (opts.mode === 'offline') await settleTargets({ dataDir, items, busyTimeoutMs: opts.busyTimeoutMs });
+    if (opts.confirm !== undefined && !(await opts.confirm(plan))) {
+      throw new RestoreError('RESTORE_REFUSED', 'restore cancelled: not confirmed; nothing in the data directory was changed');
+    }
+    checkAborted(opts.signal);
+    await publishPreRestore(pre);
+    published = true;
+    return { plan, pre };
+  } finally {
+    if (!published) await fs.rm(pre.partial, { force: true });
   }
+}
 
-  const privateDir = await ensurePrivateDir(dataDir);
+/** Holding the data directory's lock: clear leftovers, stage the pre-restore backup, apply, prune. */
+async function applyLocked(run: RestoreRun, privateDir: string): Promise<RestoreReport> {
+  const { opts, dataDir, archive } = run;
+  await removeStalePartials(privateDir);
+  const targetDirs = [dataDir, ...targetsOf(archive).map((t) => path.dirname(path.join(dataDir, ...t.split('/'))))];
+  const removedLeftovers = await removeStaleStaging(targetDirs);
+  checkAborted(opts.signal);
+  const staged = await stagePreRestore(run, privateDir, removedLeftovers);
+  if (!('pre' in staged)) return staged;
+  const { plan, pre } = staged;
+
+  const notes: string[] = [];
+  const changed: string[] = [];
+  try {
+    await withZipReader(opts.archive, opts.limits, async (reader) => {
+      const ctx: ApplyContext = {
+        dataDir,
+        privateDir,
+        reader,
+        archive,
+        items: plan.items,
+        busyTimeoutMs: opts.busyTimeoutMs,
+        maxDatabaseBytes: opts.maxDatabaseBytes,
+        logger: opts.logger,
+        changed,
+        notes,
+      };
+      await (opts.mode === 'online' ? applyOnline(ctx) : applyOffline(ctx));
+    }, opts.decrypt);
+  } catch (error) {
+    throw applyFailure(error, changed, pre.path, dataDir);
+  }
+  const prunedPreRestore = await prunePreRestore(privateDir, opts.keepPreRestore);
+  return run.report(plan, { applied: true, preRestore: pre.path, prunedPreRestore, removedLeftovers, notes, durationMs: performance.now() - run.started });
+}
+
+async function run(opts: ResolvedRestoreOptions, started: number): Promise<RestoreReport> {
+  const prepared = await prepareRun(opts, started);
+  if (opts.dryRun) return planOnly(prepared);
+  const privateDir = await ensurePrivateDir(prepared.dataDir);
   const unlock = await lockDataDir(privateDir);
   try {
-    await removeStalePartials(privateDir);
-    const targetDirs = [dataDir, ...targetsOf(archive).map((t) => path.dirname(path.join(dataDir, ...t.split('/'))))];
-    const removedLeftovers = await removeStaleStaging(targetDirs);
-    checkAborted(opts.signal);
-    const pre = await writePreRestore(privateDir, backupOptions);
-    let published = false;
-    let plan: RestorePlan;
-    try {
-      opts.logger.info({ path: pre.partial }, 'pre-restore backup written');
-      const { items, refusals } = await makePlan({ ...planBase, current: pre.manifest, currentContent: pre.contentDigests });
-      if (refusals.length > 0) throw refused(refusals);
-      plan = planOf(opts, dataDir, version, items, pre.path);
-      if (!hasChanges(items)) {
-        return report({ ...plan, preRestore: null }, { removedLeftovers, durationMs: performance.now() - started });
-      }
-      if (opts.mode === 'offline') await settleTargets({ dataDir, items, busyTimeoutMs: opts.busyTimeoutMs });
-      if (opts.confirm !== undefined && !(await opts.confirm(plan))) {
-        throw new RestoreError('RESTORE_REFUSED', 'restore cancelled: not confirmed; nothing in the data directory was changed');
-      }
-      checkAborted(opts.signal);
-      await publishPreRestore(pre);
-      published = true;
-    } finally {
-      if (!published) await fs.rm(pre.partial, { force: true });
-    }
-
-    const notes: string[] = [];
-    const changed: string[] = [];
-    try {
-      await withZipReader(opts.archive, opts.limits, async (reader) => {
-        const ctx: ApplyContext = {
-          dataDir,
-          privateDir,
-          reader,
-          archive,
-          items: plan.items,
-          busyTimeoutMs: opts.busyTimeoutMs,
-          maxDatabaseBytes: opts.maxDatabaseBytes,
-          logger: opts.logger,
-          changed,
-          notes,
-        };
-        await (opts.mode === 'online' ? applyOnline(ctx) : applyOffline(ctx));
-      }, opts.decrypt);
-    } catch (error) {
-      throw applyFailure(error, changed, pre.path, dataDir);
-    }
-    const prunedPreRestore = await prunePreRestore(privateDir, opts.keepPreRestore);
-    return report(plan, { applied: true, preRestore: pre.path, prunedPreRestore, removedLeftovers, notes, durationMs: performance.now() - started });
+    return await applyLocked(prepared, privateDir);
   } finally {
     await unlock();
   }
