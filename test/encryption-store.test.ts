@@ -74,13 +74,15 @@ function headerLength(sealed: Buffer): number {
   return sealed.indexOf('\n', mac + 1) + 1;
 }
 
-/** A real store that records the length announced to each put. */
-function recordingPuts(inner: BackupStore): BackupStore & { puts: { name: string; size: number | null | undefined }[] } {
+/** A real store that records the length announced to each put, and counts ranged reads. */
+function recordingPuts(inner: BackupStore): BackupStore & { puts: { name: string; size: number | null | undefined }[]; ranges: { count: number; bytes: number } } {
   const puts: { name: string; size: number | null | undefined }[] = [];
+  const ranges = { count: 0, bytes: 0 };
   return {
     kind: inner.kind,
     display: inner.display,
     puts,
+    ranges,
     put(name: string, body: Readable, options?: PutOptions) {
       puts.push({ name, size: options?.size });
       return inner.put(name, body, options);
@@ -88,7 +90,11 @@ function recordingPuts(inner: BackupStore): BackupStore & { puts: { name: string
     list: () => inner.list(),
     stat: (name: string) => inner.stat(name),
     get: (name: string, signal?: AbortSignal) => inner.get(name, signal),
-    getRange: (name: string, start: number, end: number) => inner.getRange(name, start, end),
+    getRange: (name: string, start: number, end: number) => {
+      ranges.count += 1;
+      ranges.bytes += end - start;
+      return inner.getRange(name, start, end);
+    },
     delete: (name: string) => inner.delete(name),
     close: () => inner.close(),
   };
@@ -140,16 +146,21 @@ describe('encrypted backups into a store (library)', () => {
   });
 
   test('a stored .zip.age verifies in place with the identity; no key, a wrong key, a tampered or a truncated object are refused', async ({ tmpDir }) => {
-    // 2 MiB: 33 chunks, more than one read-ahead batch while every chunk is authenticated.
-    makeBigDatabase(path.join(tmpDir, 'data', 'a.db'), 2);
+    // 8 MiB: 129 chunks, several read-ahead batches while every chunk is authenticated.
+    makeBigDatabase(path.join(tmpDir, 'data', 'a.db'), 8);
     const owner = await keyFile(tmpDir, 'owner.key');
     const stranger = await keyFile(tmpDir, 'stranger.key');
-    const { bucket, prefix, store } = await bucketStore();
-    const { name } = await backupToStore({ backup: { dataDir: path.join(tmpDir, 'data'), encrypt: { recipients: [owner.recipient] } }, store, prefix: 'dbzip' });
+    const { bucket, prefix, store: inner } = await bucketStore();
+    const store = recordingPuts(inner);
+    const { name, bytes } = await backupToStore({ backup: { dataDir: path.join(tmpDir, 'data'), encrypt: { recipients: [owner.recipient] } }, store, prefix: 'dbzip' });
 
     const report = await verifyArchive(await storedArchive(store, name), { decrypt: { identities: [owner.identity] } });
     expect(report).toMatchObject({ ok: true, encrypted: true, problems: [], databases: [{ path: 'a.db', integrity: 'ok' }] });
-    expect(report.totalBytes).toBeGreaterThan(2 * 1024 ** 2);
+    expect(report.totalBytes).toBeGreaterThan(8 * 1024 ** 2);
+    // One sequential read authenticates it all, one more reads the database: a few GETs, not one per
+    // MiB, and about twice the object, never more.
+    expect(store.ranges.count).toBeLessThanOrEqual(10);
+    expect(store.ranges.bytes).toBeLessThan(2.1 * bytes);
 
     const noKey = await rejection(verifyArchive(await storedArchive(store, name)));
     expect(noKey).toBeInstanceOf(DecryptionError);

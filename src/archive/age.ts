@@ -381,15 +381,6 @@ export class AgeFile {
     this.#openSealed(first, end, pending);
   }
 
-  /** Reads and opens chunks [first, end); throws DecryptionError on the first that does not authenticate. */
-  async #openChunks(first: number, end: number): Promise<Buffer[]> {
-    const start = this.#payloadStart + first * SEALED_CHUNK;
-    const bytes = this.#sealedBytes(first, end);
-    const sealed = await readBytes(this.#source, start, start + bytes);
-    if (sealed.length !== bytes) throw new DecryptionError('DAMAGED', this.path, `${this.path} got shorter while it was read (truncated)`);
-    return this.#openSealed(first, end, sealed);
-  }
-
   /** Opens chunks [first, end) held in `sealed`; throws DecryptionError on the first that does not authenticate. */
   #openSealed(first: number, end: number, sealed: Buffer): Buffer[] {
     const bytes = sealed.length;
@@ -412,30 +403,39 @@ export class AgeFile {
     return out;
   }
 
-  /** Plaintext bytes [start, end), authenticated chunk by chunk, as a stream. */
+  /**
+   * Plaintext bytes [start, end), authenticated chunk by chunk, as a stream. The ciphertext is read
+   * with one ranged read for the whole span (one GET for a stored backup, not one per chunk), and
+   * only one chunk is held at a time.
+   */
   readRange(start: number, end: number): Readable {
     const self = this;
     return Readable.from(
       (async function* () {
-        let at = start;
-        while (at < end) {
-          const first = Math.floor(at / CHUNK);
-          const cached = self.#cached;
-          let chunks: Buffer[];
-          if (cached !== undefined && cached.index === first) chunks = [cached.plain];
-          else {
-            const last = Math.min(self.#chunks, Math.floor((end - 1) / CHUNK) + 1, first + READ_CHUNKS);
-            chunks = await self.#openChunks(first, last);
-            // Zip headers are read in small pieces close together: keep the last chunk for the next read.
-            self.#cached = { index: last - 1, plain: chunks.at(-1)! };
-          }
-          for (let i = 0; i < chunks.length && at < end; i++) {
-            const base = (first + i) * CHUNK;
-            const piece = chunks[i]!.subarray(at - base, Math.min(CHUNK, end - base));
-            at += piece.length;
-            yield piece;
+        if (end <= start) return;
+        const first = Math.floor(start / CHUNK);
+        const last = Math.floor((end - 1) / CHUNK);
+        const piece = (index: number, plain: Buffer) => plain.subarray(Math.max(0, start - index * CHUNK), Math.min(CHUNK, end - index * CHUNK));
+        const cached = self.#cached;
+        // Zip headers are read in small pieces close together: the last chunk opened often holds the next one.
+        if (first === last && cached !== undefined && cached.index === first) {
+          yield piece(first, cached.plain);
+          return;
+        }
+        const sealedStart = self.#payloadStart + first * SEALED_CHUNK;
+        let index = first;
+        let pending: Buffer = Buffer.alloc(0);
+        for await (const part of self.#source.readRange(sealedStart, sealedStart + self.#sealedBytes(first, last + 1))) {
+          pending = pending.length === 0 ? (part as Buffer) : Buffer.concat([pending, part as Buffer]);
+          for (let bytes = self.#sealedBytes(index, index + 1); index <= last && pending.length >= bytes; bytes = self.#sealedBytes(index, index + 1)) {
+            const [plain] = self.#openSealed(index, index + 1, pending.subarray(0, bytes));
+            pending = pending.subarray(bytes);
+            self.#cached = { index, plain: plain! };
+            yield piece(index, plain!);
+            index += 1;
           }
         }
+        if (index <= last) throw new DecryptionError('DAMAGED', self.path, `${self.path} got shorter while it was read (truncated)`);
       })(),
       { objectMode: false },
     );
