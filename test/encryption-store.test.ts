@@ -357,7 +357,7 @@ describe('stored encrypted backups over HTTP', () => {
 });
 
 describe('dbzip backup --to with encryption, verify <store> --identity, serve --store --encrypt-to', () => {
-  test('backs up into a bucket as .zip.age, verifies in place with the identity, refuses no key or a wrong one', async ({ tmpDir }) => {
+  test('backs up into a bucket as .zip.age, verifies and restores from it with the identity; no key or a wrong one changes nothing', async ({ tmpDir }) => {
     const data = path.join(tmpDir, 'data');
     makeDatabase(path.join(data, 'app.db'), { rows: 50 });
     const owner = await keyFile(tmpDir, 'owner.key');
@@ -383,6 +383,20 @@ describe('dbzip backup --to with encryption, verify <store> --identity, serve --
     expect(wrong.code).toBe(EXIT_CODES.DECRYPTION_FAILED);
     expect(wrong.stderr).toMatch(/none of the given identities/);
     expect(wrong.stderr + wrong.stdout).not.toContain(stranger.identity);
+
+    // Restore straight from the bucket: a wrong key changes nothing, the right one restores.
+    const target = path.join(tmpDir, 'target');
+    makeDatabase(path.join(target, 'app.db'), { rows: 7 });
+    const before = stateOf(target);
+    const refused = await dbzip(['restore', url, '--identity', stranger.file, '--data-dir', target, '--yes'], { env: s3.env });
+    expect(refused.code).toBe(EXIT_CODES.DECRYPTION_FAILED);
+    expect(stateOf(target)).toBe(before);
+    expect(fs.readdirSync(path.join(target, '.dbzip')).filter((f) => f.startsWith('upload-'))).toEqual([]);
+    const restored = await dbzip(['restore', s3.url(bucket, `cli/${result.name}`), '--identity', owner.file, '--data-dir', target, '--yes'], { env: s3.env });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stderr).toContain(`copied s3://${bucket}/cli`);
+    expect(logicalHashOfFile(path.join(target, 'app.db'))).toBe(logicalHashOfFile(path.join(data, 'app.db')));
+    expect(fs.readdirSync(path.join(target, '.dbzip')).filter((f) => f.startsWith('upload-'))).toEqual([]);
   });
 
   test('a passphrase from a file encrypts into a folder store; the passphrase is never printed', async ({ tmpDir }) => {

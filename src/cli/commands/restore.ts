@@ -1,14 +1,21 @@
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import { RestoreError } from '../../errors.js';
 import { DEFAULTS } from '../../options.js';
 import { formatBytes } from '../../format.js';
 import { RESTORE_DEFAULTS, type RestoreMode, type RestoreOptions } from '../../restore/options.js';
 import type { RestorePlan, RestoreReport } from '../../restore/index.js';
+import { createSpool } from '../../restore/spool.js';
+import { checkDataDir } from '../../scan/index.js';
+import { openStore } from '../../store/open.js';
 import { wholeNumber } from '../backup-flags.js';
 import { addDecryptFlags, toDecryptOptions, type DecryptFlags } from '../encryption-flags.js';
 import { writeAll, type CliIo } from '../io.js';
+import { noBackups, verifyTarget } from '../store-argument.js';
 
 export interface RestoreFlags extends DecryptFlags {
   dataDir: string;
@@ -33,7 +40,8 @@ Examples:
   dbzip restore backup.zip --data-dir ./data                  ask, then restore while the app runs
   dbzip restore backup.zip --data-dir ./data --mode offline --yes --exact
   dbzip restore ./data/.dbzip/pre-restore-20260101-120000.zip --data-dir ./data   undo the last restore
-  dbzip restore backup.zip.age --identity ~/.config/dbzip/key.txt --data-dir ./data   an encrypted backup`;
+  dbzip restore backup.zip.age --identity ~/.config/dbzip/key.txt --data-dir ./data   an encrypted backup
+  dbzip restore s3://my-bucket/app --identity key.txt --data-dir ./data --dry-run      the newest stored backup`;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -42,7 +50,7 @@ export function addRestoreCommand(program: Command, io: CliIo, setCode: (code: n
   addDecryptFlags(program
     .command('restore'))
     .description('verify a dbzip archive, back up the current state, then restore the archive into a data directory')
-    .argument('<file>', 'the zip (or .zip.age) to restore')
+    .argument('<file-or-store-url>', 'the zip (or .zip.age) to restore; or a stored backup (s3://bucket/prefix/<name>), or a store (its newest backup)')
     .requiredOption('--data-dir <dir>', 'the data directory to restore into (must exist; may be empty)')
     .addOption(new Option('--mode <mode>', `online: write databases through SQLite while the app runs; offline: app stopped, files renamed into place (default ${RESTORE_DEFAULTS.mode})`).choices(['online', 'offline']))
     .option('--dry-run', 'verify and show the plan; change nothing')
@@ -132,6 +140,28 @@ function outcome(report: RestoreReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * A stored backup is copied, as stored (a .zip.age stays encrypted), to a spool file in
+ * `<dataDir>/.dbzip/` (the data's own file system, never /tmp) and restored from there, as
+ * `POST /api/backups/{name}/restore` does: restore() needs random access to a whole local file.
+ */
+async function spoolStored(url: string, name: string | undefined, options: RestoreOptions, io: CliIo): Promise<{ label: string }> {
+  await checkDataDir(options.dataDir);
+  const store = await openStore({ url, env: io.env }, io.cwd);
+  try {
+    const chosen = name ?? (await store.list())[0]?.name;
+    if (chosen === undefined) throw noBackups(store.display);
+    const { stream } = await store.get(chosen, io.signal);
+    const spool = await createSpool(options.dataDir);
+    options.archive = spool;
+    options.removeArchive = true;
+    await pipeline(stream, createWriteStream(spool, { flags: 'wx', mode: 0o600 }));
+    return { label: `${store.display}/${chosen}` };
+  } finally {
+    store.close();
+  }
+}
+
 /** Verifies, shows the plan, asks (unless --yes), restores. Refusals exit with RESTORE_REFUSED. */
 export async function runRestore(file: string, flags: RestoreFlags, io: CliIo): Promise<number> {
   const options = toOptions(file, flags, io);
@@ -142,15 +172,27 @@ export async function runRestore(file: string, flags: RestoreFlags, io: CliIo): 
   if (ask && io.stdin.isTTY !== true) {
     throw new RestoreError('RESTORE_REFUSED', 'restore needs confirmation but stdin is not a terminal; pass --yes to restore without asking, or --dry-run to see the plan');
   }
+  // Loaded only when restoring, so the other commands start without it (see run-cli.ts).
+  const { restore } = await import('../../restore/index.js');
+  const target = await verifyTarget(file, io.cwd);
+  let label = options.archive;
+  if (target.kind === 'stored') {
+    ({ label } = await spoolStored(target.url, target.name, options, io));
+    if (!flags.json) await writeAll(io.stderr, `dbzip: copied ${label} as stored into ${options.archive} (removed when the restore ends)\n`);
+  }
   let shown = false;
   options.confirm = async (plan) => {
     shown = true;
     if (!flags.json) await writeAll(io.stdout, formatPlan(plan));
-    return ask ? askYes(io, `\nRestore ${plan.archive} into ${plan.dataDir}? [y/N] `) : true;
+    return ask ? askYes(io, `\nRestore ${label} into ${plan.dataDir}? [y/N] `) : true;
   };
-  // Loaded only when restoring, so the other commands start without it (see run-cli.ts).
-  const { restore } = await import('../../restore/index.js');
-  const report = await restore(options);
+  let report: RestoreReport;
+  try {
+    report = await restore(options);
+  } finally {
+    // restore() removes its spool whatever the outcome; this covers a failure before it got to run.
+    if (options.removeArchive === true) await fs.rm(options.archive, { force: true });
+  }
   if (flags.json) {
     const { verify, ...rest } = report;
     await writeAll(io.stdout, `${JSON.stringify({ ...rest, verify: { ok: verify.ok, problems: verify.problems, databases: verify.databases } }, null, 2)}\n`);
