@@ -437,7 +437,8 @@ describe('dbzip backup --to with encryption, verify <store> --identity, serve --
       await waitFor(() => /http:\/\/127\.0\.0\.1:\d+/.test(stdout) || child.exitCode !== null, 20_000, 'the server address');
       const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
       expect(url, stderr).toBeDefined();
-      expect(stdout).toContain('downloads and stored backups are encrypted with age to 1 recipient(s)');
+      // Printed just after the address, so it may arrive a moment later.
+      await waitFor(() => stdout.includes('downloads and stored backups are encrypted with age to 1 recipient(s)'), 10_000, 'the encryption notice');
       // pino's JSON lines: on stdout, or stderr when dbzip decides so; the key must be in neither.
       await waitFor(() => /"event":"stored-backup".*"outcome":"ok"/.test(stdout + stderr), 30_000, 'a scheduled run');
       const name = /"outcome":"ok","name":"(dbzip-backup-\d{8}-\d{6}\.zip\.age)"/.exec(stdout + stderr)?.[1];
