@@ -3,7 +3,9 @@
  * the same synthetic stream of `--mb` MiB (default 1024) written
  *   1. to a plain file (writeFileAtomically: .partial, flush, link: the folder store's path),
  *   2. to a local S3 server with one PUT of known length (a stored backup),
- *   3. to the same server as a multipart upload of unknown length (a deflated backup), 8 MiB parts.
+ *   3. to the same server as a multipart upload of unknown length (a deflated backup), 8 MiB parts,
+ *   4. to the same server with one PUT, age-encrypted as it streams (issue 13: an encrypted stored
+ *      backup; its exact length is announced before the first byte).
  * Each runs in a fresh child process that reports its peak RSS (maxRSS), so one measure cannot
  * inflate the next. The S3 server (s3rver, writing to disk) runs in a process of its own.
  *
@@ -46,6 +48,14 @@ async function child(mode: string, mb: number, dir: string, endpoint: string): P
   let bytes: number;
   if (mode === 'file') {
     bytes = await writeFileAtomically(source(mb), path.join(dir, name), { replace: false });
+  } else if (mode === 's3-put-age') {
+    const { createSealer } = await import('../src/archive/age.js');
+    const { generateX25519Identity, identityToRecipient } = await import('age-encryption');
+    const sealer = await createSealer({ recipients: [await identityToRecipient(await generateX25519Identity())] });
+    const store = await openStore({ url: `s3://bench/run?endpoint=${encodeURIComponent(endpoint)}`, env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } });
+    ({ bytes } = await store.put(`${name}.age`, sealer.seal(source(mb)), { size: sealer.encryptedSize(mb * MiB) }));
+    await store.delete(`${name}.age`);
+    store.close();
   } else {
     const store = await openStore({ url: `s3://bench/run?endpoint=${encodeURIComponent(endpoint)}`, env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } });
     ({ bytes } = await store.put(name, source(mb), { size: mode === 's3-put' ? mb * MiB : null }));
@@ -85,7 +95,7 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   try {
     for (let rep = 0; rep < reps; rep++) {
-      for (const mode of ['file', 's3-put', 's3-multipart']) {
+      for (const mode of ['file', 's3-put', 's3-multipart', 's3-put-age']) {
         rows.push(JSON.parse(await run(['child', mode, String(mb), dir, endpoint])) as Record<string, unknown>);
       }
     }
