@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateFixtures } from '../../fixtures/generate.js';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import type { ServerOptions } from '../../src/http/options.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
 import { makeTmpDir, withTimeout, type TmpDir } from '../helpers/tmp.js';
 import { captureLogger, newKey, unzip } from '../http-helpers.js';
@@ -35,11 +37,11 @@ afterAll(async () => {
   }
 });
 
-async function serve(name: string, store: string | undefined): Promise<{ url: string; key: string; dataDir: string }> {
+async function serve(name: string, store: string | undefined, extra: Partial<ServerOptions> = {}): Promise<{ url: string; key: string; dataDir: string }> {
   const dataDir = path.join(tmp.dir, name);
   await generateFixtures(dataDir);
   const key = newKey();
-  const server = await startServer({ dataDir, auth: { apiKey: key }, port: 0, logger: captureLogger().logger, ...(store === undefined ? {} : { store }) });
+  const server = await startServer({ dataDir, auth: { apiKey: key }, port: 0, logger: captureLogger().logger, ...(store === undefined ? {} : { store }), ...extra });
   servers.push(server);
   return { url: server.url, key, dataDir };
 }
@@ -122,6 +124,28 @@ describe.skipIf(skip)('Stored backups card', () => {
       await close();
     }
   });
+
+  test('a server that encrypts lists .zip.age backups as encrypted and verifies them with its identity', async () => {
+    const storeDir = path.join(tmp.dir, 'store-age');
+    const identity = await generateX25519Identity();
+    const { url, key } = await serve('data-age', storeDir, { encrypt: { recipients: [await identityToRecipient(identity)] }, decrypt: { identities: [identity] } });
+    const { page, guard, close } = await signedIn(url, key);
+    try {
+      const card = page.locator('#stored');
+      await expect.poll(() => card.locator('#stored-where').textContent()).toContain('New backups are encrypted with age');
+      await card.getByRole('button', { name: 'Back up now' }).click();
+      const row = card.locator('#stored-list tr');
+      await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(1);
+      const name = (await row.getAttribute('data-name')) ?? '';
+      expect(name).toMatch(/^dbzip-backup-\d{8}-\d{6}\.zip\.age$/);
+      expect(await row.textContent()).toContain('encrypted (age)');
+      await row.getByRole('button', { name: 'Verify' }).click();
+      await expect.poll(() => card.locator('#stored-status').textContent(), { timeout: 30_000 }).toContain(`${name} is ok`);
+      expect(guard.unexpected).toEqual([]);
+    } finally {
+      await close();
+    }
+  }, 120_000);
 
   test('without a store the card says how to configure one', async () => {
     const { url, key } = await serve('data3', undefined);

@@ -20,11 +20,13 @@ interface StoredRun {
 /** GET api/backups. */
 interface StoredList {
   store: string;
+  /** New backups are age-encrypted to the server's recipients (named .zip.age). */
+  encrypted: boolean;
   schedule: { cron: string; timezone: string; nextRun: string | null } | null;
   retention: { keep: number; keepDays: number | null } | null;
   running: { trigger: string; startedAt: string } | null;
   lastRun: StoredRun | null;
-  backups: { name: string; size: number; time: string }[];
+  backups: { name: string; size: number; time: string; encrypted: boolean }[];
 }
 
 /** POST api/backups/<name>/verify. */
@@ -68,7 +70,9 @@ function storedCard(): void {
       ? 'Schedule ' + data.schedule.cron + ' (' + data.schedule.timezone + '), next run ' + (data.schedule.nextRun ? when(data.schedule.nextRun) : 'none') + '.'
       : 'No schedule: backups are made with Back up now.';
     const keep = data.retention ? ' Keeps the ' + data.retention.keep + ' newest' + (data.retention.keepDays ? ' and those younger than ' + data.retention.keepDays + ' days' : '') + '.' : '';
-    where.textContent = 'Store: ' + data.store + '. ' + schedule + keep;
+    // Encryption is the server's setting (--encrypt-to): the page says so, it never chooses.
+    const sealed = data.encrypted ? ' New backups are encrypted with age (.zip.age); the server verifies and restores them with its identity file.' : '';
+    where.textContent = 'Store: ' + data.store + '. ' + schedule + keep + sealed;
     last.textContent = data.running ? 'A backup is running (started ' + when(data.running.startedAt) + ')\u2026' : describeRun(data.lastRun);
     runButton.hidden = false;
     runButton.disabled = data.running !== null;
@@ -81,7 +85,7 @@ function storedCard(): void {
       for (const button of [verify, restore, remove]) button.setAttribute('data-name', backup.name);
       list.append(
         el('tr', { 'data-name': backup.name }, [
-          el('td', {}, [el('span', { class: 'name', text: backup.name }), el('br'), el('span', { class: 'hint', text: when(backup.time) })]),
+          el('td', {}, [el('span', { class: 'name', text: backup.name }), el('br'), el('span', { class: 'hint', text: when(backup.time) + (backup.encrypted ? ' \u00b7 encrypted (age)' : '') })]),
           el('td', { class: 'num', text: formatBytes(backup.size) }),
           el('td', {}, [el('div', { class: 'actions' }, [download, verify, restore, remove])]),
         ]),
