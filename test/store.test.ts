@@ -103,9 +103,21 @@ describe('S3 store (fauxqs on loopback, through the AWS SDK)', () => {
     makeDatabase(path.join(tmpDir, 'a.db'), { rows: 200 });
     makeDatabase(path.join(tmpDir, 'b.db'), { journal: 'delete' });
     const { bucket, store } = await bucketStore();
-    const result = await backupToStore({ backup: { dataDir: tmpDir }, store, prefix: 'dbzip' });
+    // The length the upload is told before the first byte. A small body of unknown length would also
+    // go up in one PUT (lib-storage sends a single part as a PUT), so the ETag alone proves nothing.
+    const announced: (number | null | undefined)[] = [];
+    const watched = new Proxy(store, {
+      get(target, key) {
+        if (key === 'put') return (...args: Parameters<BackupStore['put']>) => (announced.push(args[2]?.size), target.put(...args));
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // all-blocking pins the rollback-journal b.db too, so the length is known in advance.
+    const result = await backupToStore({ backup: { dataDir: tmpDir, pin: 'all-blocking' }, store: watched, prefix: 'dbzip' });
     expect(result.name).toMatch(/^dbzip-backup-\d{8}-\d{6}\.zip$/);
     expect(result.databases).toBe(2);
+    expect(announced).toEqual([result.bytes]);
     const head = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: `app/nightly/${result.name}` }));
     expect(head.ContentLength).toBe(result.bytes);
     // A single PUT has a plain MD5 ETag; a multipart upload's ends in -<parts>.
