@@ -28,7 +28,7 @@ import { inspectWith, type InspectedDatabase, type Inspection } from './inspect.
 import { resolveBackupOptions, type BackupOptions, type ResolvedBackupOptions } from './options.js';
 import { byPath } from './scan/index.js';
 import type { AssetFile } from './scan/index.js';
-import { SnapshotSession, type Snapshot, type SnapshotOutcome } from './snapshot/session.js';
+import { checksAlongside, SnapshotSession, type Snapshot, type SnapshotOutcome } from './snapshot/session.js';
 import { DBZIP_VERSION } from './version.js';
 import { sqliteVersion } from './snapshot/sqlite-version.js';
 
@@ -260,6 +260,10 @@ interface Run {
   onManifest: (manifest: Manifest) => void;
 }
 
+function takeSnapshot(session: SnapshotSession, opts: ResolvedBackupOptions, db: InspectedDatabase): Promise<SnapshotOutcome> {
+  return session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check, checksAlongside(db, opts.check));
+}
+
 async function* produce(run: Run): AsyncGenerator<Buffer> {
   const { opts, session, plan, signal } = run;
   const zip = new ZipWriter({ level: opts.level, date: run.createdAt });
@@ -274,7 +278,7 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     let snapshot = first;
     first = undefined;
     if (snapshot === undefined) {
-      const outcome = await session.snapshot(db.absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check);
+      const outcome = await takeSnapshot(session, opts, db);
       if (!outcome.ok) {
         const skip = skipFromFailure(db, outcome, opts.maxDatabaseBytes);
         // The announced length counted this database: a body that disagrees with it must not end normally.
@@ -354,10 +358,11 @@ async function planBackup(session: SnapshotSession, opts: ResolvedBackupOptions)
   const pinned = await pinDatabases(session, opts, inspection.databases, skipped);
   const databases = pinned.databases;
   checkBudget(opts, databases);
+  if (databases.some((db) => checksAlongside(db, opts.check))) void session.prepareChecker().catch(() => {});
   // Fail before the first byte where we can: snapshot now until one database succeeds.
   const head: Run['head'] = { snapshot: undefined };
   while (head.snapshot === undefined && databases[0] !== undefined) {
-    const outcome = await session.snapshot(databases[0].absPath, opts.maxDatabaseBytes, opts.busyTimeoutMs, opts.check);
+    const outcome = await takeSnapshot(session, opts, databases[0]);
     if (outcome.ok) head.snapshot = outcome.snapshot;
     else recordSkip(opts, skipped, skipFromFailure(databases.shift()!, outcome, opts.maxDatabaseBytes));
   }

@@ -5,14 +5,16 @@
  * free is what serialize() leaves where it could not read.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, onTestFinished } from 'vitest';
-import { backupToZip, makeBigDatabase, makeDatabase } from './helpers/backup.js';
+import { backupToZip, breakLeafPage, makeBigDatabase, makeDatabase } from './helpers/backup.js';
 import { rowCount } from './http-helpers.js';
 import { test } from './helpers/tmp.js';
 import { freePages, suspiciousZeroPage } from '../src/snapshot/image-check.js';
-import { SnapshotSession } from '../src/snapshot/session.js';
+import { SnapshotSession, type Snapshot } from '../src/snapshot/session.js';
+import { checkLedgerInvariant, createLedgerDatabase, openSnapshotBuffer, startWriter } from './helpers/writer.js';
 
 type Journal = 'wal' | 'delete';
 
@@ -76,6 +78,31 @@ async function snapshotMeta(file: string) {
   if (!outcome.ok) throw new Error(`snapshot failed: ${outcome.failure.reason}`);
   for await (const _ of outcome.snapshot.chunks());
   return outcome.snapshot;
+}
+
+/** A session whose checker worker is already listening, as a backup starts it while it plans. */
+async function sessionWithChecker(): Promise<SnapshotSession> {
+  const session = new SnapshotSession();
+  onTestFinished(() => session.close());
+  await session.prepareChecker();
+  return session;
+}
+
+async function readImage(snapshot: Snapshot): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of snapshot.chunks()) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** A rollback-journal database over 16 MiB whose last pages are table leaves (rows added after the blobs). */
+function bigRollbackDatabase(file: string): void {
+  makeBigDatabase(file, 20, 'delete');
+  const db = new Database(file);
+  db.transaction(() => {
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    for (let i = 0; i < 20_000; i++) insert.run(`row ${i} ${'x'.repeat(60)}`);
+  })();
+  db.close();
 }
 
 describe('free pages', () => {
@@ -147,6 +174,68 @@ describe('where the check runs (one check, never a second on a copy, for a healt
     const { image, pageSize } = facts(file);
     expect(zeroPages(image, pageSize).length).toBeGreaterThan(100);
     expect((await snapshotMeta(file)).checkedOn).toBe('connection');
+  });
+
+  test('a rollback-journal database of 16 MiB or more is checked alongside its read, by a second worker, with no copy', async ({ tmpDir }) => {
+    const file = path.join(tmpDir, 'big.db');
+    bigRollbackDatabase(file);
+    const session = await sessionWithChecker();
+    const outcome = await session.snapshot(file, 1 << 30, 1_000, 'quick', true);
+    expect(outcome.ok && outcome.snapshot.checkedOn).toBe('alongside');
+    if (outcome.ok) expect((await readImage(outcome.snapshot)).equals(fs.readFileSync(file))).toBe(true);
+  });
+
+  test('a check alongside catches a corrupt page: the snapshot fails with quick_check\'s message', async ({ tmpDir }) => {
+    const file = path.join(tmpDir, 'big.db');
+    bigRollbackDatabase(file);
+    breakLeafPage(file);
+    const session = await sessionWithChecker();
+    const outcome = await session.snapshot(file, 1 << 30, 1_000, 'quick', true);
+    expect(outcome).toMatchObject({ ok: false, failure: { code: 'SNAPSHOT_CORRUPT', reason: expect.stringMatching(/^quick_check of the snapshot failed: ./) } });
+  });
+
+  test('a WAL database is never checked alongside: a second WAL reader may see a later moment', async ({ tmpDir }) => {
+    const file = path.join(tmpDir, 'big.db');
+    makeBigDatabase(file, 20, 'wal');
+    const session = await sessionWithChecker();
+    const outcome = await session.snapshot(file, 1 << 30, 1_000, 'quick', true);
+    expect(outcome.ok && outcome.snapshot.checkedOn).toBe('connection');
+  });
+
+  test('under a rollback-journal writer in another process, the check alongside joins the same moment: every image is whole and consistent', async ({ tmpDir }) => {
+    const file = path.join(tmpDir, 'ledger.db');
+    createLedgerDatabase(file, 'delete');
+    const filler = new Database(file);
+    filler.exec('CREATE TABLE filler (data BLOB)');
+    filler.transaction(() => {
+      for (let i = 0; i < 80; i++) filler.prepare('INSERT INTO filler VALUES (?)').run(Buffer.alloc(256 * 1024, i + 1));
+    })();
+    filler.close();
+    const writer = await startWriter({ dbPath: file, journal: 'delete', blobBytes: 100 });
+    const checkedOn: string[] = [];
+    const counters = new Set<number>();
+    try {
+      const session = await sessionWithChecker();
+      for (let run = 0; run < 6; run++) {
+        const outcome = await session.snapshot(file, 1 << 30, 5_000, 'quick', true);
+        if (!outcome.ok) throw new Error(`snapshot failed: ${outcome.failure.reason}`);
+        checkedOn.push(outcome.snapshot.checkedOn);
+        const db = openSnapshotBuffer(await readImage(outcome.snapshot));
+        try {
+          const check = checkLedgerInvariant(db);
+          expect(check, `run ${run}`).toMatchObject({ sum: 0, integrity: 'ok', ok: true });
+          counters.add(check.counter);
+        } finally {
+          db.close();
+        }
+      }
+    } finally {
+      const stats = await writer.stop();
+      expect(stats.errorMessages).toEqual([]);
+    }
+    // Our process already holds the shared lock, so SQLite lets the checker in even while the writer waits for its commit.
+    expect(checkedOn).toEqual(Array(6).fill('alongside'));
+    expect(counters.size).toBeGreaterThan(1);
   });
 
   test('a small rollback-journal database is checked once, on a copy, after its lock is released', async ({ tmpDir }) => {

@@ -33,11 +33,13 @@ export interface PinResult {
 }
 
 /**
- * Where `quick_check` ran: on the connection that read the image, inside its read transaction (no copy),
- * or on a copy of the image (a small rollback-journal database, or an image with an all-zero page that
- * is not free: the connection's check does not vouch for it); `none` with `check: 'none'`.
+ * Where `quick_check` ran: on the connection that read the image, inside its read transaction (no copy);
+ * `alongside`: on a second connection in another worker whose read lock overlapped the reader's
+ * (rollback journal, see handshake.ts), at the same time as serialize(); on a copy of the image (a small
+ * rollback-journal database, or an image with an all-zero page that is not free: the connection's check
+ * does not vouch for it); `none` with `check: 'none'`.
  */
-export type CheckedOn = 'connection' | 'copy' | 'none';
+export type CheckedOn = 'connection' | 'alongside' | 'copy' | 'none';
 
 export interface SnapshotMeta extends DatabaseFacts {
   /** The image's length: page_count × page_size. */
@@ -53,10 +55,16 @@ export interface SnapshotFailure {
   bytes?: number;
 }
 
+/** A check alongside: it joined the reader's moment (and what quick_check said), or it could not. */
+export type CheckOutcome = { joined: false } | { joined: true; pageCount: number; ok: boolean; messages: string[] };
+
 export type Request =
   | { id: number; type: 'probe'; paths: string[]; busyTimeoutMs: number }
   | { id: number; type: 'pin'; paths: string[]; busyTimeoutMs: number }
-  | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number; check: CheckMode }
+  /** `handshake`: a checker worker was asked to check this database alongside (see handshake.ts). */
+  | { id: number; type: 'snapshot'; path: string; maxBytes: number; busyTimeoutMs: number; check: CheckMode; handshake?: SharedArrayBuffer | undefined }
+  /** quick_check of `path` in a read transaction that overlaps the reader's, if it can join in time. */
+  | { id: number; type: 'check'; path: string; busyTimeoutMs: number; handshake: SharedArrayBuffer }
   /** The next `bytes` of the last snapshot's image. */
   | { id: number; type: 'read'; bytes: number }
   /** Ends the session's job: close its SQLite handles, free its image. The worker then serves the next session. */
@@ -67,6 +75,7 @@ export type Response =
   | { id: number; type: 'pin'; result: PinResult }
   | { id: number; type: 'snapshot'; ok: true; meta: SnapshotMeta }
   | { id: number; type: 'snapshot'; ok: false; failure: SnapshotFailure }
+  | ({ id: number; type: 'check' } & CheckOutcome)
   /** `sha256` (hex, of the whole image) comes with the last chunk, when the worker lets go of the image. */
   | { id: number; type: 'read'; chunk: Uint8Array; sha256?: string }
   | { id: number; type: 'reset' }

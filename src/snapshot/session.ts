@@ -1,6 +1,8 @@
 import type { Worker } from 'node:worker_threads';
 import { AbortedError, DbzipError } from '../errors.js';
+import type { JournalMode } from '../archive/manifest.js';
 import type { CheckMode } from '../options.js';
+import { createHandshake } from './handshake.js';
 import { leaseWorker, returnWorker, workerGone, workerReturning } from './worker-pool.js';
 import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
@@ -25,12 +27,11 @@ const CHUNK_BYTES = 1024 * 1024;
 const READ_AHEAD = 8;
 
 /**
- * The main thread's handle on one backup's work in a snapshot worker (leased from the pool in
- * worker-pool.ts). Requests run one at a time, in order. `close()` (or an aborted signal) rejects
- * what is pending and resets the worker, which closes every SQLite handle and frees the image it
- * holds for this session, then gives the worker back for the next backup.
+ * One leased worker: requests answered in order, and the reset that gives it back. `close()` rejects
+ * what is pending and resets the worker, which closes every SQLite handle and frees the image it holds
+ * for this session, then returns it to the pool for the next backup.
  */
-export class SnapshotSession {
+class WorkerLink {
   /** Resolves with the worker once the pool hands one out, listeners attached. */
   readonly #worker: Promise<Worker>;
   readonly #pending = new Map<number, Pending>();
@@ -39,7 +40,6 @@ export class SnapshotSession {
   /** Set by the first close(): resolves once the worker is reset and given back (or gone). */
   #released: Promise<void> | undefined;
   #onReset: (() => void) | undefined;
-  #removeAbortListener: (() => void) | undefined;
   #exited = false;
   readonly #onMessage = (response: Response) => {
     if (response.type === 'reset') {
@@ -58,21 +58,13 @@ export class SnapshotSession {
     this.#onReset?.();
   };
 
-  constructor(signal?: AbortSignal) {
+  constructor() {
     this.#worker = leaseWorker().then((worker) => {
       worker.on('message', this.#onMessage);
       worker.on('error', this.#onError);
       worker.on('exit', this.#onExit);
       return worker;
     });
-    if (signal !== undefined) {
-      const onAbort = () => void this.close(new AbortedError(undefined, { cause: signal.reason }));
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener('abort', onAbort, { once: true });
-        this.#removeAbortListener = () => signal.removeEventListener('abort', onAbort);
-      }
-    }
   }
 
   #fail(error: Error): void {
@@ -81,7 +73,7 @@ export class SnapshotSession {
     this.#pending.clear();
   }
 
-  #request<T extends Request['type']>(request: RequestBody<T>): Promise<Extract<Response, { type: T }>> {
+  request<T extends Request['type']>(request: RequestBody<T>): Promise<Extract<Response, { type: T }>> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -91,60 +83,13 @@ export class SnapshotSession {
     });
   }
 
-  /** Confirms each path is SQLite (by SQLite's own header check) and reads its size and journal mode. */
-  async probe(paths: string[], busyTimeoutMs: number): Promise<ProbeResult[]> {
-    return (await this.#request<'probe'>({ type: 'probe', paths, busyTimeoutMs })).results;
-  }
-
-  /** Opens a read transaction on each path, back to back; each stays open until its snapshot. */
-  async pin(paths: string[], busyTimeoutMs: number): Promise<PinResult> {
-    return (await this.#request<'pin'>({ type: 'pin', paths, busyTimeoutMs })).result;
-  }
-
-  /** `check: 'none'` skips `quick_check` (the caller records that the image was not checked). */
-  async snapshot(path: string, maxBytes: number, busyTimeoutMs: number, check: CheckMode): Promise<SnapshotOutcome> {
-    const response = await this.#request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs, check });
-    if (!response.ok) return { ok: false, failure: response.failure };
-    const { meta } = response;
-    let settle!: (sha256: string) => void;
-    const sha256 = new Promise<string>((resolve) => (settle = resolve));
-    return { ok: true, snapshot: { ...meta, sha256, chunks: () => this.#chunks(meta.bytes, settle) } };
-  }
-
-  async *#chunks(bytes: number, settle: (sha256: string) => void): AsyncGenerator<Buffer> {
-    const ahead: Promise<Extract<Response, { type: 'read' }>>[] = [];
-    let requested = 0;
-    let received = 0;
-    while (received < bytes) {
-      while (ahead.length < READ_AHEAD && requested < bytes) {
-        const length = Math.min(CHUNK_BYTES, bytes - requested);
-        const pending = this.#request<'read'>({ type: 'read', bytes: length });
-        // Left behind when the reader stops early: its failure (the session closing) is nobody's to report.
-        pending.catch(() => {});
-        ahead.push(pending);
-        requested += length;
-      }
-      const { chunk, sha256 } = await ahead.shift()!;
-      received += chunk.byteLength;
-      if (sha256 !== undefined) settle(sha256);
-      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    }
-  }
-
-  /**
-   * Rejects pending requests with `reason`, has the worker close this session's SQLite handles and
-   * free its image, and gives the worker back. Resolves once that is done; safe to call more than once.
-   * A request the worker is in (a `serialize()` of a large database) finishes first: SQLite cannot be
-   * interrupted from another thread, and neither could `terminate()` do it.
-   */
-  close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
+  close(reason: Error): Promise<void> {
     this.#fail(reason);
     this.#released ??= this.#release();
     return this.#released;
   }
 
   async #release(): Promise<void> {
-    this.#removeAbortListener?.();
     // Synchronously, so a backup that starts right after this one waits for this worker instead of starting another.
     workerReturning();
     const worker = await this.#worker;
@@ -160,4 +105,124 @@ export class SnapshotSession {
     if (this.#exited) workerGone();
     else returnWorker(worker);
   }
+}
+
+/**
+ * Rollback-journal databases from this size are checked alongside their serialize() by a second worker
+ * (handshake.ts): below it the read is over before a check could join, and a second thread is not worth starting.
+ */
+const CHECK_ALONGSIDE_FROM_BYTES = 16 * 1024 * 1024;
+
+/** Whether a database's quick_check is worth a second worker (the reader still decides, by its own facts). */
+export function checksAlongside(db: { journalMode: JournalMode; bytes: number }, check: CheckMode): boolean {
+  return check === 'quick' && db.journalMode === 'rollback' && db.bytes >= CHECK_ALONGSIDE_FROM_BYTES;
+}
+
+/**
+ * The main thread's handle on one backup's work in snapshot workers (leased from the pool in
+ * worker-pool.ts): a reader that probes, pins, serializes and streams, and, for large rollback-journal
+ * databases, a checker that runs quick_check at the same time. `close()` (or an aborted signal) rejects
+ * what is pending and resets both workers.
+ */
+export class SnapshotSession {
+  readonly #reader = new WorkerLink();
+  #checker: WorkerLink | undefined;
+  #closed: Promise<void> | undefined;
+  #removeAbortListener: (() => void) | undefined;
+
+  constructor(signal?: AbortSignal) {
+    if (signal !== undefined) {
+      const onAbort = () => void this.close(new AbortedError(undefined, { cause: signal.reason }));
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+      }
+    }
+  }
+
+  /** Confirms each path is SQLite (by SQLite's own header check) and reads its size and journal mode. */
+  async probe(paths: string[], busyTimeoutMs: number): Promise<ProbeResult[]> {
+    return (await this.#reader.request<'probe'>({ type: 'probe', paths, busyTimeoutMs })).results;
+  }
+
+  /** Opens a read transaction on each path, back to back; each stays open until its snapshot. */
+  async pin(paths: string[], busyTimeoutMs: number): Promise<PinResult> {
+    return (await this.#reader.request<'pin'>({ type: 'pin', paths, busyTimeoutMs })).result;
+  }
+
+  /** Starts the checker worker now, so it is ready by the first database `checksAlongside()` picks; resolves once it listens. */
+  async prepareChecker(): Promise<void> {
+    if (this.#closed !== undefined) return;
+    this.#checker ??= new WorkerLink();
+    await this.#checker.request<'probe'>({ type: 'probe', paths: [], busyTimeoutMs: 0 });
+  }
+
+  /**
+   * `check: 'none'` skips `quick_check` (the caller records that the image was not checked).
+   * `alongside`: a second worker checks the database while this one serializes it (see handshake.ts).
+   */
+  async snapshot(path: string, maxBytes: number, busyTimeoutMs: number, check: CheckMode, alongside = false): Promise<SnapshotOutcome> {
+    let checked: Promise<Extract<Response, { type: 'check' }>> | undefined;
+    let handshake: SharedArrayBuffer | undefined;
+    if (alongside && check === 'quick') {
+      void this.prepareChecker().catch(() => {});
+      handshake = createHandshake();
+      checked = this.#checker?.request<'check'>({ type: 'check', path, busyTimeoutMs, handshake });
+      // Not awaited when the reader checks for itself: its end is nobody's to report.
+      checked?.catch(() => {});
+    }
+    const response = await this.#reader.request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs, check, handshake });
+    if (!response.ok) return { ok: false, failure: response.failure };
+    const { meta } = response;
+    if (meta.checkedOn === 'alongside') {
+      const failure = checkFailure(meta, await checked);
+      if (failure !== undefined) return { ok: false, failure };
+    }
+    let settle!: (sha256: string) => void;
+    const sha256 = new Promise<string>((resolve) => (settle = resolve));
+    return { ok: true, snapshot: { ...meta, sha256, chunks: () => this.#chunks(meta.bytes, settle) } };
+  }
+
+  async *#chunks(bytes: number, settle: (sha256: string) => void): AsyncGenerator<Buffer> {
+    const ahead: Promise<Extract<Response, { type: 'read' }>>[] = [];
+    let requested = 0;
+    let received = 0;
+    while (received < bytes) {
+      while (ahead.length < READ_AHEAD && requested < bytes) {
+        const length = Math.min(CHUNK_BYTES, bytes - requested);
+        const pending = this.#reader.request<'read'>({ type: 'read', bytes: length });
+        // Left behind when the reader stops early: its failure (the session closing) is nobody's to report.
+        pending.catch(() => {});
+        ahead.push(pending);
+        requested += length;
+      }
+      const { chunk, sha256 } = await ahead.shift()!;
+      received += chunk.byteLength;
+      if (sha256 !== undefined) settle(sha256);
+      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    }
+  }
+
+  /**
+   * Rejects pending requests with `reason`, has the workers close this session's SQLite handles and
+   * free its image, and gives them back. Resolves once that is done; safe to call more than once.
+   * A request a worker is in (a `serialize()` of a large database) finishes first: SQLite cannot be
+   * interrupted from another thread, and neither could `terminate()` do it.
+   */
+  close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#removeAbortListener?.();
+      await Promise.all([this.#reader.close(reason), this.#checker?.close(reason)]);
+    })();
+    return this.#closed;
+  }
+}
+
+/** The checker's verdict on an image the reader left to it: it must have joined, and seen the same size. */
+function checkFailure(meta: SnapshotMeta, checked: Extract<Response, { type: 'check' }> | undefined): SnapshotFailure | undefined {
+  if (checked === undefined || !checked.joined) return { code: 'SNAPSHOT_FAILED', reason: 'the check alongside the read did not report' };
+  if (checked.pageCount !== meta.pageCount) return { code: 'SNAPSHOT_FAILED', reason: `the check alongside saw ${checked.pageCount} pages, the read ${meta.pageCount}` };
+  if (!checked.ok) return { code: 'SNAPSHOT_CORRUPT', reason: `quick_check of the snapshot failed: ${checked.messages.slice(0, 5).join('; ')}` };
+  return undefined;
 }

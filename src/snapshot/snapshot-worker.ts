@@ -1,10 +1,12 @@
 /**
  * Runs in a worker thread, one backup at a time (worker-pool.ts reuses it for the next). Holds every
- * SQLite handle of that backup and closes each as soon as its database is read. Five requests:
+ * SQLite handle of that backup and closes each as soon as its database is read. Six requests:
  * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
  * - pin: open a read transaction on several databases back to back (one shared moment);
  * - snapshot: one consistent image (`serialize()` reads it under one read transaction),
  *   passed by `PRAGMA quick_check`; the worker keeps it;
+ * - check: in a second worker, quick_check a rollback-journal database while the first serializes it
+ *   (handshake.ts proves both saw the same database);
  * - read: the next chunk of that image, hashed on the way out and sent by transfer;
  * - reset: the backup is over (done or aborted): close its handles, free its image.
  */
@@ -15,9 +17,10 @@ import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { classify } from './classify.js';
 import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
+import { announceHeld, closeHandshake, join, waitForReader } from './handshake.js';
 import { checkConnection, checkDatabaseImage, readImageHeader, suspiciousZeroPage, type ImageCheckResult } from './image-check.js';
 import type { CheckMode } from '../options.js';
-import type { CheckedOn, DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
+import type { CheckedOn, CheckOutcome, DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
 type Handle = Database.Database;
 
@@ -144,15 +147,15 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
 }
 
 /**
- * Rollback-journal images up to this size are checked on a copy after the read lock is released (the
- * writer waits only for the read); larger ones inside the read transaction, so a backup never holds
- * two copies of a large database (peak memory stays near 1.3 × the largest database + 100 MB).
+ * Rollback-journal images up to this size, when no checker joins, are checked on a copy after the read
+ * lock is released (the writer waits only for the read); larger ones inside the read transaction, so a
+ * backup never holds two copies of a large database (peak memory near 1.3 × the largest database + 100 MB).
  */
 const COPY_CHECK_MAX_BYTES = 64 * 1024 * 1024;
 
 type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
-function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMode: CheckMode): SnapshotOutcome {
+function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMode: CheckMode, handshake: SharedArrayBuffer | undefined): SnapshotOutcome {
   // An image nobody finished reading is dropped, and any released image freed, before the next is read.
   release();
   collectReleased();
@@ -161,6 +164,7 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   let image: Buffer;
   let read: DatabaseFacts;
   let check: ImageCheckResult | undefined;
+  let checkedAlongside = false;
   let db: Handle | undefined = pinnedHandle;
   try {
     if (db === undefined) {
@@ -172,25 +176,30 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     if (bytes > maxBytes) {
       return { ok: false, failure: { code: 'DATABASE_TOO_LARGE', reason: `${bytes} bytes`, bytes } };
     }
+    // Our shared lock is held from the first read above: a checker that takes its own now sees this image.
+    if (handshake !== undefined && read.journalMode === 'rollback') announceHeld(handshake);
     image = db.serialize();
+    if (handshake !== undefined) checkedAlongside = closeHandshake(handshake);
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
     // In rollback-journal mode this read lock blocks every commit: a small image is checked on a copy
     // once the lock is released; a large one here, as a copy would double the memory a backup needs.
-    if (checkMode === 'quick' && (read.journalMode === 'wal' || image.length > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
+    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || image.length > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error, path) };
   } finally {
+    // On every path out, so a checker waiting for this read never waits for nothing.
+    if (handshake !== undefined) closeHandshake(handshake);
     db?.close();
   }
   if (image.length !== read.pageSize * read.pageCount) {
     return { ok: false, failure: { code: 'SNAPSHOT_FAILED', reason: `image is ${image.length} bytes, expected page_count × page_size = ${read.pageSize * read.pageCount}` } };
   }
-  // serialize() zero-fills a page it cannot read and still succeeds. The check above read every page
-  // itself, so it vouches for the image unless a page that is not free came out all zeros: then check
-  // the image itself. check: 'none' ships the image as read; the manifest says it was not checked.
-  let checkedOn: CheckedOn = checkMode === 'none' ? 'none' : 'connection';
-  if (checkMode === 'quick' && (check === undefined || (check.ok && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
+  // serialize() zero-fills a page it cannot read and still succeeds. The check above (or alongside) read
+  // every page itself, so it vouches for the image unless a page that is not free came out all zeros:
+  // then check the image itself. check: 'none' ships the image as read; the manifest says it was not checked.
+  let checkedOn: CheckedOn = checkMode === 'none' ? 'none' : checkedAlongside ? 'alongside' : 'connection';
+  if (checkMode === 'quick' && ((check === undefined && !checkedAlongside) || ((check?.ok ?? true) && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
     check = checkDatabaseImage(image, 'quick');
     checkedOn = 'copy';
   }
@@ -200,6 +209,29 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   const header = readImageHeader(image);
   current = { image, offset: 0, hash: createHash('sha256') };
   return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes: image.length, pinned: pinnedHandle !== undefined, checkedOn } };
+}
+
+/**
+ * The checker's side of handshake.ts. Its lock is taken without waiting (busy_timeout 0). SQLite's unix
+ * VFS counts shared locks per process, so while the reader (this process) holds one the checker gets in
+ * even if another process's writer is queued for the exclusive lock; if it cannot, the reader checks
+ * its own image instead.
+ */
+function checkAlongside(path: string, busyTimeoutMs: number, handshake: SharedArrayBuffer): CheckOutcome {
+  let db: Handle | undefined;
+  try {
+    db = openReadOnly(path, 0);
+    if (!waitForReader(handshake, busyTimeoutMs + 1000)) return { joined: false };
+    db.exec('BEGIN');
+    const pageCount = db.pragma('page_count', { simple: true }) as number;
+    if (!join(handshake)) return { joined: false };
+    return { joined: true, pageCount, ...checkConnection(db, 'quick') };
+  } catch {
+    // Busy or unreadable: the reader finds out for itself, with its own error if there is one.
+    return { joined: false };
+  } finally {
+    db?.close();
+  }
 }
 
 function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
@@ -224,10 +256,12 @@ function handle(request: Request): { response: Response; transfer: ArrayBuffer[]
     case 'pin':
       return { response: { id: request.id, type: 'pin', result: pin(request.paths, request.busyTimeoutMs) }, transfer: [] };
     case 'snapshot': {
-      const outcome = snapshot(request.path, request.maxBytes, request.busyTimeoutMs, request.check);
+      const outcome = snapshot(request.path, request.maxBytes, request.busyTimeoutMs, request.check, request.handshake);
       const response: Response = outcome.ok ? { id: request.id, type: 'snapshot', ok: true, meta: outcome.meta } : { id: request.id, type: 'snapshot', ok: false, failure: outcome.failure };
       return { response, transfer: [] };
     }
+    case 'check':
+      return { response: { id: request.id, type: 'check', ...checkAlongside(request.path, request.busyTimeoutMs, request.handshake) }, transfer: [] };
     case 'reset':
       reset();
       return { response: { id: request.id, type: 'reset' }, transfer: [] };

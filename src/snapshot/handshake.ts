@@ -1,0 +1,58 @@
+/**
+ * The handshake that lets a second worker run `quick_check` on a rollback-journal database while the
+ * first one serializes it, and be sure both saw the same database.
+ *
+ * In rollback-journal mode a commit needs an EXCLUSIVE lock, which no connection gets while another
+ * holds SHARED. So two read transactions whose locks are held at the same moment see the same
+ * committed state. The reader announces that it holds its lock (`HELD`); the checker takes its own
+ * lock and then claims the overlap (`HELD → JOINED`); the reader, once its image is read, ends the
+ * handshake (`→ CLOSED`) and learns whether the checker joined in time. Neither side ever waits for
+ * the other while holding a lock, so a writer is blocked no longer than the slower of the two.
+ * (WAL readers block no writer and can see different moments: a WAL reader checks its own image.)
+ */
+
+/** One Int32 in shared memory: WAITING → HELD → (JOINED) → CLOSED. */
+const WAITING = 0;
+const HELD = 1;
+const JOINED = 2;
+const CLOSED = 3;
+
+export function createHandshake(): SharedArrayBuffer {
+  return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+}
+
+/** Reader: its read transaction has taken the shared lock; a checker may join from now on. */
+export function announceHeld(handshake: SharedArrayBuffer): void {
+  const state = new Int32Array(handshake);
+  Atomics.compareExchange(state, 0, WAITING, HELD);
+  Atomics.notify(state, 0);
+}
+
+/**
+ * Reader, before it releases its lock (or gives up): ends the handshake. True when the checker took
+ * its lock while ours was held, so its check describes our image; false when it did not and never will.
+ */
+export function closeHandshake(handshake: SharedArrayBuffer): boolean {
+  const state = new Int32Array(handshake);
+  for (;;) {
+    const seen = Atomics.load(state, 0);
+    if (seen === JOINED) return true;
+    if (seen === CLOSED) return false;
+    if (Atomics.compareExchange(state, 0, seen, CLOSED) === seen) {
+      Atomics.notify(state, 0);
+      return false;
+    }
+  }
+}
+
+/** Checker: waits (at most `timeoutMs`) until the reader holds its lock; false if it never will. */
+export function waitForReader(handshake: SharedArrayBuffer, timeoutMs: number): boolean {
+  const state = new Int32Array(handshake);
+  Atomics.wait(state, 0, WAITING, timeoutMs);
+  return Atomics.load(state, 0) === HELD;
+}
+
+/** Checker, holding its own lock: claims the overlap. False if the reader has already let go. */
+export function join(handshake: SharedArrayBuffer): boolean {
+  return Atomics.compareExchange(new Int32Array(handshake), 0, HELD, JOINED) === HELD;
+}
