@@ -8,8 +8,9 @@
  * - copy+fsync: the same, made durable at the end, as the CLI does before its rename.
  *
  * Stages take each database the way src/snapshot/snapshot-worker.ts does (serialize inside a read
- * transaction; quick_check in that transaction for WAL, on an in-memory copy for a rollback journal;
- * sha256; crc32) and deflate it, one step at a time.
+ * transaction; quick_check in that transaction for WAL, on an in-memory copy for a rollback journal —
+ * src/ checks a rollback-journal database of 16 MiB or more alongside serialize() in a second worker, so
+ * there the check's cost overlaps the read; sha256; crc32) and deflate it, one step at a time.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -88,7 +89,7 @@ export interface StageResult {
   serializeMs: number;
   /** new Database(image) (a full copy) + PRAGMA quick_check, for every database. */
   quickCheckMs: number;
-  /** quick_check as src/ runs it: inside the read transaction for a WAL database, on a copy for a rollback-journal one. */
+  /** quick_check's own cost: inside the read transaction for a WAL database, on a copy for a rollback-journal one (src/ overlaps it with serialize from 16 MiB). */
   checkMs: number;
   /** Alternatives src/ could take, measured on the same files. */
   serializeMmapMs: number;

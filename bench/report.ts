@@ -454,12 +454,12 @@ export function renderMarkdown(record: BenchRecord): string {
     const rate = (ms: number) => `${round(s.bytes / MIB / (ms / 1000), 0)} MiB/s (${round(ms / 1000, 2)} s)`;
     out.push('## Snapshot stages, one at a time, summed over all databases');
     out.push('');
-    out.push('As src/snapshot/snapshot-worker.ts does them: serialize; quick_check inside the read transaction (WAL) or on a copy (rollback journal); sha256; crc32 (in the backup, on the main thread). Then deflate as one zlib stream per image (one core), and two alternatives: every image checked on a copy, and serialize with `PRAGMA mmap_size`.');
+    out.push('As src/snapshot/snapshot-worker.ts does them: serialize; quick_check inside the read transaction (WAL), alongside serialize in a second worker (rollback journal from 16 MiB) or on a copy (smaller rollback-journal databases); sha256; crc32 (in the backup, on the main thread). Then deflate as one zlib stream per image (one core), and two alternatives: every image checked on a copy, and serialize with `PRAGMA mmap_size`.');
     out.push('');
     const levels = Object.keys(s.deflateMs);
     out.push(
       table(
-        ['serialize', 'quick_check as src/ does it', 'sha256', 'crc32', ...levels.map((l) => `deflate ${l}, one stream (ratio)`), 'alt: copy + quick_check, every db', 'alt: serialize, mmap'],
+        ['serialize', 'quick_check (own cost)', 'sha256', 'crc32', ...levels.map((l) => `deflate ${l}, one stream (ratio)`), 'alt: copy + quick_check, every db', 'alt: serialize, mmap'],
         [[rate(s.serializeMs), rate(s.checkMs), rate(s.sha256Ms), rate(s.crc32Ms), ...levels.map((l) => `${rate(s.deflateMs[l] ?? NaN)} ${round(s.bytes / (s.deflatedBytes[l] ?? NaN), 2)}×`), rate(s.quickCheckMs), rate(s.serializeMmapMs)]],
       ),
     );
