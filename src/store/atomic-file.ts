@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDir } from '../durable.js';
+import { fsyncDir, writeBackAsWritten } from '../durable.js';
 
 export interface AtomicWriteOptions {
   /** Replace an existing `target` (rename); otherwise an existing one fails with EEXIST and is left as it was. */
@@ -40,8 +40,8 @@ export async function writeFileAtomically(source: Readable, target: string, opti
     // flush: fsync before close, so the rename never publishes data still in the page cache.
     const file = createWriteStream(partial, { mode: 0o600, flush: true });
     const signal = options.signal === undefined ? {} : { signal: options.signal };
-    if (options.through === undefined) await pipeline(source, count, file, signal);
-    else await pipeline(source, options.through, count, file, signal);
+    if (options.through === undefined) await pipeline(source, count, writeBackAsWritten(file), file, signal);
+    else await pipeline(source, options.through, count, writeBackAsWritten(file), file, signal);
     if (options.replace) await fs.rename(partial, target);
     else {
       // link() fails if the target exists, where rename() would silently replace it.

@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { backupFileName, FILE_PREFIX_PATTERN } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
-import { fsyncDir } from '../../durable.js';
+import { fsyncDir, writeBackAsWritten } from '../../durable.js';
 import { DbzipError, OptionsError, OutputError } from '../../errors.js';
 import { AGE_SUFFIX } from '../../archive/age.js';
 import { formatBytes } from '../../format.js';
@@ -68,7 +68,8 @@ async function writeToFile(backup: Backup, target: string, tap: Transform): Prom
   const partial = partialName(target);
   try {
     // flush: fsync before close, so the rename never publishes data still in the page cache.
-    await pipeline(backup.stream, tap, createWriteStream(partial, { mode: 0o600, flush: true }));
+    const file = createWriteStream(partial, { mode: 0o600, flush: true });
+    await pipeline(backup.stream, tap, writeBackAsWritten(file), file);
   } catch (error) {
     await fs.rm(partial, { force: true });
     throw error;
