@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { AbortedError, DbzipError } from '../errors.js';
 import type { JournalMode } from '../archive/manifest.js';
 import type { CheckMode } from '../options.js';
-import { createHandshake } from './handshake.js';
+import { closeHandshake, createHandshake } from './handshake.js';
 import { leaseWorker, returnWorker, workerGone, workerReturning } from './worker-pool.js';
 import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
 
@@ -127,6 +127,8 @@ export function checksAlongside(db: { journalMode: JournalMode; bytes: number },
 export class SnapshotSession {
   readonly #reader = new WorkerLink();
   #checker: WorkerLink | undefined;
+  /** The handshake of the snapshot in progress, ended by close() so a waiting checker never waits for a read that will not come. */
+  #handshake: SharedArrayBuffer | undefined;
   #closed: Promise<void> | undefined;
   #removeAbortListener: (() => void) | undefined;
 
@@ -168,6 +170,7 @@ export class SnapshotSession {
     if (alongside && check === 'quick') {
       void this.prepareChecker().catch(() => {});
       handshake = createHandshake();
+      this.#handshake = handshake;
       checked = this.#checker?.request<'check'>({ type: 'check', path, busyTimeoutMs, handshake });
       // Not awaited when the reader checks for itself: its end is nobody's to report.
       checked?.catch(() => {});
@@ -213,6 +216,7 @@ export class SnapshotSession {
   close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
     this.#closed ??= (async () => {
       this.#removeAbortListener?.();
+      if (this.#handshake !== undefined) closeHandshake(this.#handshake);
       await Promise.all([this.#reader.close(reason), this.#checker?.close(reason)]);
     })();
     return this.#closed;
