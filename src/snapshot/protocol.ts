@@ -7,6 +7,9 @@
 import type { JournalMode, SkipCode } from '../archive/manifest.js';
 import type { CheckMode } from '../options.js';
 
+/** Bytes per `read`: 1 MiB keeps each step on the main thread (a write, a CRC) near a millisecond. */
+export const CHUNK_BYTES = 1024 * 1024;
+
 export interface DatabaseFacts {
   journalMode: JournalMode;
   pageSize: number;
@@ -41,11 +44,15 @@ export interface PinResult {
  */
 export type CheckedOn = 'connection' | 'alongside' | 'copy' | 'none';
 
+/** How the image was read: the database file itself under the read lock (rollback journal, see file-image.ts), or serialize(). */
+export type ReadFrom = 'file' | 'serialize';
+
 export interface SnapshotMeta extends DatabaseFacts {
   /** The image's length: page_count × page_size. */
   bytes: number;
   pinned: boolean;
   checkedOn: CheckedOn;
+  readFrom: ReadFrom;
 }
 
 /** Why a snapshot failed: skippable (`SNAPSHOT_FAILED`, `SNAPSHOT_CORRUPT`, …) or over the memory budget. */

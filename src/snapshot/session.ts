@@ -4,7 +4,7 @@ import type { JournalMode } from '../archive/manifest.js';
 import type { CheckMode } from '../options.js';
 import { closeHandshake, createHandshake } from './handshake.js';
 import { leaseWorker, returnWorker, workerGone, workerReturning } from './worker-pool.js';
-import type { PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
+import { CHUNK_BYTES, type PinResult, type ProbeResult, type Request, type Response, type SnapshotFailure, type SnapshotMeta } from './protocol.js';
 
 /** One database image, checked, held by the worker until it is read. */
 export interface Snapshot extends SnapshotMeta {
@@ -21,8 +21,6 @@ type RequestBody<T extends Request['type']> = Omit<Extract<Request, { type: T }>
 
 type Pending = { resolve: (response: Response) => void; reject: (error: Error) => void };
 
-/** 1 MiB per message keeps each step on the main thread (a copy, a CRC) near a millisecond. */
-const CHUNK_BYTES = 1024 * 1024;
 /** Chunks requested ahead (8 MiB), so the worker copies and hashes the next ones while the main thread writes. */
 const READ_AHEAD = 8;
 

@@ -3,8 +3,9 @@
  * SQLite handle of that backup and closes each as soon as its database is read. Six requests:
  * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
  * - pin: open a read transaction on several databases back to back (one shared moment);
- * - snapshot: one consistent image (`serialize()` reads it under one read transaction),
- *   passed by `PRAGMA quick_check`; the worker keeps it;
+ * - snapshot: one consistent image, read under one read transaction (`serialize()`, or for a
+ *   rollback-journal database the file itself, see file-image.ts), passed by `PRAGMA quick_check`;
+ *   the worker keeps it;
  * - check: in a second worker, quick_check a rollback-journal database while the first serializes it
  *   (handshake.ts proves both saw the same database);
  * - read: the next chunk of that image, hashed on the way out and sent by transfer;
@@ -16,19 +17,29 @@ import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { classify } from './classify.js';
+import { fileIdentity, readFileImage, sameFile, type FileIdentity } from './file-image.js';
 import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
 import { announceHeld, closeHandshake, join, waitForReader } from './handshake.js';
 import { checkConnection, checkDatabaseImage, readImageHeader, suspiciousZeroPage, type ImageCheckResult } from './image-check.js';
 import type { CheckMode } from '../options.js';
-import type { CheckedOn, CheckOutcome, DatabaseFacts, PinResult, ProbeResult, Request, Response, SnapshotFailure, SnapshotMeta } from './protocol.js';
+import { CHUNK_BYTES, type CheckedOn, type CheckOutcome, type DatabaseFacts, type PinResult, type ProbeResult, type Request, type Response, type SnapshotFailure, type SnapshotMeta } from './protocol.js';
 
 type Handle = Database.Database;
 
-/** Read transactions opened by `pin`, released by `snapshot` (or when the worker ends). */
-const pinned = new Map<string, Handle>();
+/** A connection and the file it opened (when the path named the same file before and after), so that file can be read under its lock. */
+interface Opened {
+  db: Handle;
+  identity: FileIdentity | undefined;
+}
 
-/** The last snapshot, until its last chunk is read: the only copy of it anywhere. */
-let current: { image: Buffer; offset: number; hash: Hash } | undefined;
+/** Read transactions opened by `pin`, released by `snapshot` (or when the worker ends). */
+const pinned = new Map<string, Opened>();
+
+/**
+ * The last snapshot, until its last chunk is read: the only copy of it anywhere. Either SQLite's memory
+ * (serialize(), copied out a chunk at a time) or pieces of our own (readFileImage(), transferred as they are).
+ */
+let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash: Hash; sha256?: string } | undefined;
 
 /**
  * serialize()'s image is SQLite memory, freed only when V8 collects its Buffer. V8 would do that
@@ -62,7 +73,7 @@ const COLLECT_FROM_BYTES = 16 * 1024 * 1024;
 
 function release(): void {
   if (current === undefined) return;
-  if (current.image.length >= COLLECT_FROM_BYTES) collectionDue = true;
+  if (current.bytes >= COLLECT_FROM_BYTES) collectionDue = true;
   current = undefined;
   // Not now: the caller's own variables may still point into the image until it returns.
   setImmediate(collectReleased);
@@ -77,6 +88,20 @@ function collectReleased(): void {
 function openReadOnly(path: string, busyTimeoutMs: number): Handle {
   // readonly: never checkpoints, never changes the journal mode, never deletes a -wal on close.
   return new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
+}
+
+/** Opens and begins a read transaction, which starts (takes its lock) at the first read. */
+function openForRead(path: string, busyTimeoutMs: number): Opened {
+  const before = fileIdentity(path);
+  const db = openReadOnly(path, busyTimeoutMs);
+  const after = fileIdentity(path);
+  try {
+    db.exec('BEGIN');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return { db, identity: sameFile(before, after) ? after : undefined };
 }
 
 /** Reads the facts inside the caller's read transaction, so they describe the same moment. */
@@ -125,11 +150,11 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
     }
     let db: Handle | undefined;
     try {
-      db = openReadOnly(path, busyTimeoutMs);
-      db.exec('BEGIN');
+      const opened = openForRead(path, busyTimeoutMs);
+      db = opened.db;
       // The first read starts the read transaction: from here on this handle sees one moment.
       const read = facts(db);
-      pinned.set(path, db);
+      pinned.set(path, opened);
       result.pinned.push({ path, ...read });
     } catch (error) {
       // Before closing: running out of descriptors is recognised by having none left.
@@ -161,16 +186,14 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   collectReleased();
   const pinnedHandle = pinned.get(path);
   pinned.delete(path);
-  let image: Buffer;
+  let image: Buffer | Uint8Array[];
   let read: DatabaseFacts;
   let check: ImageCheckResult | undefined;
   let checkedAlongside = false;
-  let db: Handle | undefined = pinnedHandle;
+  let db: Handle | undefined = pinnedHandle?.db;
   try {
-    if (db === undefined) {
-      db = openReadOnly(path, busyTimeoutMs);
-      db.exec('BEGIN');
-    }
+    const opened = pinnedHandle ?? openForRead(path, busyTimeoutMs);
+    db = opened.db;
     read = facts(db);
     const bytes = read.pageSize * read.pageCount;
     if (bytes > maxBytes) {
@@ -178,12 +201,15 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     }
     // Our shared lock is held from the first read above: a checker that takes its own now sees this image.
     if (handshake !== undefined && read.journalMode === 'rollback') announceHeld(handshake);
-    image = db.serialize();
+    // The file itself when nothing needs the image as one buffer (a check on a copy does).
+    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize) : undefined;
+    image = fromFile ?? db.serialize();
     if (handshake !== undefined) checkedAlongside = closeHandshake(handshake);
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
     // In rollback-journal mode this read lock blocks every commit: a small image is checked on a copy
-    // once the lock is released; a large one here, as a copy would double the memory a backup needs.
-    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || image.length > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
+    // once the lock is released; a large one (or one read from the file) here, as a copy would double
+    // the memory a backup needs.
+    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || fromFile !== undefined || bytes > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error, path) };
@@ -192,23 +218,31 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     if (handshake !== undefined) closeHandshake(handshake);
     db?.close();
   }
-  if (image.length !== read.pageSize * read.pageCount) {
-    return { ok: false, failure: { code: 'SNAPSHOT_FAILED', reason: `image is ${image.length} bytes, expected page_count × page_size = ${read.pageSize * read.pageCount}` } };
+  const bytes = Array.isArray(image) ? image.reduce((sum, piece) => sum + piece.length, 0) : image.length;
+  if (bytes !== read.pageSize * read.pageCount) {
+    return { ok: false, failure: { code: 'SNAPSHOT_FAILED', reason: `image is ${bytes} bytes, expected page_count × page_size = ${read.pageSize * read.pageCount}` } };
   }
   // serialize() zero-fills a page it cannot read and still succeeds. The check above (or alongside) read
   // every page itself, so it vouches for the image unless a page that is not free came out all zeros:
-  // then check the image itself. check: 'none' ships the image as read; the manifest says it was not checked.
+  // then check the image itself. (A file read fills nothing in: its pages are the ones the check read.)
+  // check: 'none' ships the image as read; the manifest says it was not checked.
   let checkedOn: CheckedOn = checkMode === 'none' ? 'none' : checkedAlongside ? 'alongside' : 'connection';
-  if (checkMode === 'quick' && ((check === undefined && !checkedAlongside) || ((check?.ok ?? true) && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
+  if (checkMode === 'quick' && !Array.isArray(image) && ((check === undefined && !checkedAlongside) || ((check?.ok ?? true) && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
     check = checkDatabaseImage(image, 'quick');
     checkedOn = 'copy';
   }
   if (check !== undefined && !check.ok) {
     return { ok: false, failure: { code: 'SNAPSHOT_CORRUPT', reason: `quick_check of the snapshot failed: ${check.messages.slice(0, 5).join('; ')}` } };
   }
-  const header = readImageHeader(image);
-  current = { image, offset: 0, hash: createHash('sha256') };
-  return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes: image.length, pinned: pinnedHandle !== undefined, checkedOn } };
+  const first = Array.isArray(image) ? image[0]! : image;
+  const header = readImageHeader(Buffer.from(first.buffer, first.byteOffset, first.byteLength));
+  current = { image, bytes, offset: 0, hash: createHash('sha256') };
+  // Checked alongside, the image waits for the checker before its first chunk may leave: hash it meanwhile.
+  if (Array.isArray(image) && checkedAlongside) {
+    for (const piece of image) current.hash.update(piece);
+    current.sha256 = current.hash.digest('hex');
+  }
+  return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes, pinned: pinnedHandle !== undefined, checkedOn, readFrom: Array.isArray(image) ? 'file' : 'serialize' } };
 }
 
 /**
@@ -237,16 +271,25 @@ function checkAlongside(path: string, busyTimeoutMs: number, handshake: SharedAr
 function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
   const reading = current;
   if (reading === undefined) throw new Error('read: no snapshot is being read');
-  const end = Math.min(reading.offset + bytes, reading.image.length);
-  const slice = reading.image.subarray(reading.offset, end);
-  reading.hash.update(slice);
+  const end = Math.min(reading.offset + bytes, reading.bytes);
+  let chunk: Uint8Array;
+  if (Array.isArray(reading.image)) {
+    // Our own memory: the piece itself is transferred (reads come in CHUNK_BYTES steps, as it was cut).
+    const index = reading.offset / CHUNK_BYTES;
+    chunk = reading.image[index]!;
+    if (!Number.isInteger(index) || chunk.length !== end - reading.offset) throw new Error(`read: ${bytes} bytes at ${reading.offset} do not match a piece of the image`);
+    if (reading.sha256 === undefined) reading.hash.update(chunk);
+  } else {
+    const slice = reading.image.subarray(reading.offset, end);
+    reading.hash.update(slice);
+    // serialize()'s memory belongs to SQLite and cannot be transferred (Node 20 would clone the whole
+    // image, later versions refuse): copy one chunk into memory of our own and transfer that.
+    chunk = new Uint8Array(slice);
+  }
   reading.offset = end;
-  // serialize()'s memory belongs to SQLite and cannot be transferred (Node 20 would clone the whole
-  // image, later versions refuse): copy one chunk into memory of our own and transfer that.
-  const chunk = new Uint8Array(slice);
-  if (end < reading.image.length) return { chunk };
+  if (end < reading.bytes) return { chunk };
   release();
-  return { chunk, sha256: reading.hash.digest('hex') };
+  return { chunk, sha256: reading.sha256 ?? reading.hash.digest('hex') };
 }
 
 function handle(request: Request): { response: Response; transfer: ArrayBuffer[] } {
@@ -286,7 +329,7 @@ port.on('message', (request: Request) => {
 
 /** Leaves nothing of the last backup behind: no read transaction, no image. */
 function reset(): void {
-  for (const db of pinned.values()) db.close();
+  for (const { db } of pinned.values()) db.close();
   pinned.clear();
   release();
   collectReleased();
