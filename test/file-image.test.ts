@@ -89,7 +89,7 @@ describe('a rollback-journal database is read from its file', () => {
     const file = path.join(tmpDir, 'host.db');
     makeBigDatabase(file, 2, 'delete');
     const host = new Database(file);
-    onTestFinished(() => host.close());
+    onTestFinished(() => void host.close());
     host.exec('BEGIN');
     host.prepare('SELECT count(*) FROM t').get();
     expect(commitFromAnotherProcess(file)).toBe('database is locked');
