@@ -1,6 +1,7 @@
 /**
  * Reads a rollback-journal database's image straight from its file, under the caller's read lock, into
- * pieces of our own memory that can be transferred to the main thread as they are.
+ * pieces of our own memory that can be transferred to the main thread as they are. Used for unchecked
+ * snapshots (`check: 'none'`); a checked one is serialize()d (see snapshot-worker.ts for why).
  *
  * Why it is the same image serialize() would give: in rollback-journal mode a writer needs an EXCLUSIVE
  * lock to change the database file (to commit or to spill its cache), and no connection gets one while

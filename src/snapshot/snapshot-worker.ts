@@ -3,9 +3,8 @@
  * SQLite handle of that backup and closes each as soon as its database is read. Six requests:
  * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
  * - pin: open a read transaction on several databases back to back (one shared moment);
- * - snapshot: one consistent image, read under one read transaction (`serialize()`, or for a
- *   rollback-journal database the file itself, see file-image.ts), passed by `PRAGMA quick_check`;
- *   the worker keeps it;
+ * - snapshot: one consistent image, read under one read transaction (`serialize()`, or unchecked
+ *   and rollback-journal, the file itself: file-image.ts), passed by `PRAGMA quick_check`; the worker keeps it;
  * - check: in a second worker, quick_check a rollback-journal database while the first serializes it
  *   (handshake.ts proves both saw the same database);
  * - read: the next chunk of that image, hashed on the way out and sent by transfer;
@@ -39,7 +38,7 @@ const pinned = new Map<string, Opened>();
  * The last snapshot, until its last chunk is read: the only copy of it anywhere. Either SQLite's memory
  * (serialize(), copied out a chunk at a time) or pieces of our own (readFileImage(), transferred as they are).
  */
-let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash: Hash; sha256?: string } | undefined;
+let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash: Hash } | undefined;
 
 /**
  * serialize()'s image is SQLite memory, freed only when V8 collects its Buffer. V8 would do that
@@ -201,15 +200,15 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     }
     // Our shared lock is held from the first read above: a checker that takes its own now sees this image.
     if (handshake !== undefined && read.journalMode === 'rollback') announceHeld(handshake);
-    // The file itself when nothing needs the image as one buffer (a check on a copy does).
-    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize) : undefined;
+    // Unchecked, the file itself. Not when checked: a copy check needs one buffer, and alongside the
+    // file read slowed the checker on the other core more than serialize() does (1.24 vs 1.14 s, 300 MiB set).
+    const fromFile = read.journalMode === 'rollback' && checkMode === 'none' ? readFileImage(opened.identity, bytes, read.pageSize) : undefined;
     image = fromFile ?? db.serialize();
     if (handshake !== undefined) checkedAlongside = closeHandshake(handshake);
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
     // In rollback-journal mode this read lock blocks every commit: a small image is checked on a copy
-    // once the lock is released; a large one (or one read from the file) here, as a copy would double
-    // the memory a backup needs.
-    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || fromFile !== undefined || bytes > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
+    // once the lock is released; a large one here, as a copy would double the memory a backup needs.
+    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || bytes > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error, path) };
@@ -224,8 +223,8 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   }
   // serialize() zero-fills a page it cannot read and still succeeds. The check above (or alongside) read
   // every page itself, so it vouches for the image unless a page that is not free came out all zeros:
-  // then check the image itself. (A file read fills nothing in: its pages are the ones the check read.)
-  // check: 'none' ships the image as read; the manifest says it was not checked.
+  // then check the image itself. check: 'none' ships the image as read (the only one read from the
+  // file); the manifest says it was not checked.
   let checkedOn: CheckedOn = checkMode === 'none' ? 'none' : checkedAlongside ? 'alongside' : 'connection';
   if (checkMode === 'quick' && !Array.isArray(image) && ((check === undefined && !checkedAlongside) || ((check?.ok ?? true) && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
     check = checkDatabaseImage(image, 'quick');
@@ -237,11 +236,6 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   const first = Array.isArray(image) ? image[0]! : image;
   const header = readImageHeader(Buffer.from(first.buffer, first.byteOffset, first.byteLength));
   current = { image, bytes, offset: 0, hash: createHash('sha256') };
-  // Checked alongside, the image waits for the checker before its first chunk may leave: hash it meanwhile.
-  if (Array.isArray(image) && checkedAlongside) {
-    for (const piece of image) current.hash.update(piece);
-    current.sha256 = current.hash.digest('hex');
-  }
   return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes, pinned: pinnedHandle !== undefined, checkedOn, readFrom: Array.isArray(image) ? 'file' : 'serialize' } };
 }
 
@@ -278,7 +272,7 @@ function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
     const index = reading.offset / CHUNK_BYTES;
     chunk = reading.image[index]!;
     if (!Number.isInteger(index) || chunk.length !== end - reading.offset) throw new Error(`read: ${bytes} bytes at ${reading.offset} do not match a piece of the image`);
-    if (reading.sha256 === undefined) reading.hash.update(chunk);
+    reading.hash.update(chunk);
   } else {
     const slice = reading.image.subarray(reading.offset, end);
     reading.hash.update(slice);
@@ -289,7 +283,7 @@ function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
   reading.offset = end;
   if (end < reading.bytes) return { chunk };
   release();
-  return { chunk, sha256: reading.sha256 ?? reading.hash.digest('hex') };
+  return { chunk, sha256: reading.hash.digest('hex') };
 }
 
 function handle(request: Request): { response: Response; transfer: ArrayBuffer[] } {
