@@ -351,11 +351,7 @@ function toReadable(source: AsyncGenerator<Buffer>, controller: AbortController,
 
 /** Everything that can fail before the first byte: inspect, budget, pin, and the first snapshot. */
 async function planBackup(session: SnapshotSession, opts: ResolvedBackupOptions): Promise<{ plan: BackupPlan; head: Run['head'] }> {
-  // A checker worker takes as long to start as the reader: start it while the reader probes, when a file is
-  // large enough to be checked alongside should it be rollback-journal (the probe tells), and again below if missed.
-  const inspection: Inspection = await inspectWith(session, opts, (sizes) => {
-    if (sizes.some((bytes) => checksAlongside({ journalMode: 'rollback', bytes }, opts.check))) void session.prepareChecker().catch(() => {});
-  });
+  const inspection: Inspection = await inspectWith(session, opts);
   const skipped: SkippedEntry[] = [];
   for (const skip of inspection.skipped) recordSkip(opts, skipped, skip);
   checkBudget(opts, inspection.databases);

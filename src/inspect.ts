@@ -31,11 +31,11 @@ export interface Inspection {
 }
 
 /**
- * Scan, then let SQLite confirm each candidate in the given session (`onCandidates` hears the files' sizes first).
+ * Scan, then let SQLite confirm each candidate in the given session.
  * Names in `opts.databases` that match no candidate throw UnknownDatabaseError;
  * candidates left out by it are listed as skipped with code EXCLUDED.
  */
-export async function inspectWith(session: SnapshotSession, opts: ResolvedBackupOptions, onCandidates?: (fileBytes: number[]) => void): Promise<Inspection> {
+export async function inspectWith(session: SnapshotSession, opts: ResolvedBackupOptions): Promise<Inspection> {
   const scan = await scanDataDir(opts);
   const skipped = [...scan.skipped];
   let candidates = scan.candidates;
@@ -47,7 +47,6 @@ export async function inspectWith(session: SnapshotSession, opts: ResolvedBackup
     for (const c of candidates) if (!wanted.has(c.path)) skipped.push({ path: c.path, code: 'EXCLUDED', reason: 'not selected by the databases option' });
     candidates = candidates.filter((c) => wanted.has(c.path));
   }
-  onCandidates?.(candidates.map((c) => c.bytes));
   const probes = await session.probe(candidates.map((c) => c.absPath), opts.busyTimeoutMs);
   const databases: InspectedDatabase[] = [];
   candidates.forEach((candidate, i) => {
