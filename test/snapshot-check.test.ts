@@ -14,7 +14,7 @@ import { rowCount } from './http-helpers.js';
 import { test } from './helpers/tmp.js';
 import { freePages, suspiciousZeroPage } from '../src/snapshot/image-check.js';
 import { SnapshotSession, type Snapshot } from '../src/snapshot/session.js';
-import { checkLedgerInvariant, createLedgerDatabase, openSnapshotBuffer, startWriter } from './helpers/writer.js';
+import { createBigLedgerDatabase, ledgerOfImage, startWriter } from './helpers/writer.js';
 
 type Journal = 'wal' | 'delete';
 
@@ -204,13 +204,7 @@ describe('where the check runs (one check, never a second on a copy, for a healt
 
   test('under a rollback-journal writer in another process, the check alongside joins the same moment: every image is whole and consistent', async ({ tmpDir }) => {
     const file = path.join(tmpDir, 'ledger.db');
-    createLedgerDatabase(file, 'delete');
-    const filler = new Database(file);
-    filler.exec('CREATE TABLE filler (data BLOB)');
-    filler.transaction(() => {
-      for (let i = 0; i < 80; i++) filler.prepare('INSERT INTO filler VALUES (?)').run(Buffer.alloc(256 * 1024, i + 1));
-    })();
-    filler.close();
+    createBigLedgerDatabase(file, 'delete', 20);
     const writer = await startWriter({ dbPath: file, journal: 'delete', blobBytes: 100 });
     const checkedOn: string[] = [];
     const counters = new Set<number>();
@@ -220,14 +214,9 @@ describe('where the check runs (one check, never a second on a copy, for a healt
         const outcome = await session.snapshot(file, 1 << 30, 5_000, 'quick', true);
         if (!outcome.ok) throw new Error(`snapshot failed: ${outcome.failure.reason}`);
         checkedOn.push(outcome.snapshot.checkedOn);
-        const db = openSnapshotBuffer(await readImage(outcome.snapshot));
-        try {
-          const check = checkLedgerInvariant(db);
-          expect(check, `run ${run}`).toMatchObject({ sum: 0, integrity: 'ok', ok: true });
-          counters.add(check.counter);
-        } finally {
-          db.close();
-        }
+        const check = ledgerOfImage(await readImage(outcome.snapshot));
+        expect(check, `run ${run}`).toMatchObject({ sum: 0, integrity: 'ok', ok: true });
+        counters.add(check.counter);
       }
     } finally {
       const stats = await writer.stop();

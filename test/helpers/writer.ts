@@ -249,3 +249,28 @@ export function openSnapshotBuffer(image: Buffer): Database.Database {
   }
   return new Database(copy);
 }
+
+/** Opens a snapshot image and checks the ledger invariant in it (see checkLedgerInvariant). */
+export function ledgerOfImage(image: Buffer): LedgerCheck {
+  const db = openSnapshotBuffer(image);
+  try {
+    return checkLedgerInvariant(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** A ledger database with `megabytes` of blobs beside it, so reading it takes long enough for a commit to land in the middle. */
+export function createBigLedgerDatabase(file: string, journal: 'wal' | 'delete', megabytes: number): void {
+  createLedgerDatabase(file, journal);
+  const db = new Database(file);
+  try {
+    db.exec('CREATE TABLE filler (data BLOB)');
+    const insert = db.prepare('INSERT INTO filler VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < megabytes * 4; i++) insert.run(Buffer.alloc(256 * 1024, i + 1));
+    })();
+  } finally {
+    db.close();
+  }
+}
