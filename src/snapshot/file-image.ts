@@ -1,7 +1,8 @@
 /**
  * Reads a rollback-journal database's image straight from its file, under the caller's read lock, into
- * pieces of our own memory that can be transferred to the main thread as they are. Used for unchecked
- * snapshots (`check: 'none'`); a checked one is serialize()d (see snapshot-worker.ts for why).
+ * pieces of our own memory that can be transferred to the main thread as they are. Used for every
+ * rollback-journal snapshot except a small one checked on a copy after the lock is released (which
+ * needs the image as one buffer).
  *
  * Why it is the same image serialize() would give: in rollback-journal mode a writer needs an EXCLUSIVE
  * lock to change the database file (to commit or to spill its cache), and no connection gets one while

@@ -6,8 +6,10 @@
  * holds SHARED. So two read transactions whose locks are held at the same moment see the same
  * committed state. The reader announces that it holds its lock (`HELD`); the checker takes its own
  * lock and then claims the overlap (`HELD → JOINED`); the reader, once its image is read, ends the
- * handshake (`→ CLOSED`) and learns whether the checker joined in time. Neither side ever waits for
- * the other while holding a lock, so a writer is blocked no longer than the slower of the two.
+ * handshake (`→ CLOSED`) and learns whether the checker joined in time. The checker never waits while
+ * holding its lock; the reader, once its image is read, waits a few milliseconds at most for a checker
+ * that has not joined yet (a checker thread the writer's process kept off the CPU): less than it would
+ * hold its lock to run the check itself, which is what it does when the checker is late.
  * (WAL readers block no writer and can see different moments: a WAL reader checks its own image.)
  */
 
@@ -31,9 +33,12 @@ export function announceHeld(handshake: SharedArrayBuffer): void {
 /**
  * Reader, before it releases its lock (or gives up): ends the handshake. True when the checker took
  * its lock while ours was held, so its check describes our image; false when it did not and never will.
+ * `graceMs`: first wait that long at most for a checker that has not joined yet (worker threads only:
+ * it blocks the calling thread).
  */
-export function closeHandshake(handshake: SharedArrayBuffer): boolean {
+export function closeHandshake(handshake: SharedArrayBuffer, graceMs = 0): boolean {
   const state = new Int32Array(handshake);
+  if (graceMs > 0) Atomics.wait(state, 0, HELD, graceMs);
   for (;;) {
     const seen = Atomics.load(state, 0);
     if (seen === JOINED) return true;
@@ -54,5 +59,9 @@ export function waitForReader(handshake: SharedArrayBuffer, timeoutMs: number): 
 
 /** Checker, holding its own lock: claims the overlap. False if the reader has already let go. */
 export function join(handshake: SharedArrayBuffer): boolean {
-  return Atomics.compareExchange(new Int32Array(handshake), 0, HELD, JOINED) === HELD;
+  const state = new Int32Array(handshake);
+  const joined = Atomics.compareExchange(state, 0, HELD, JOINED) === HELD;
+  // A reader may be waiting for this (closeHandshake's grace).
+  if (joined) Atomics.notify(state, 0);
+  return joined;
 }

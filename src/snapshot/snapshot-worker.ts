@@ -3,8 +3,9 @@
  * SQLite handle of that backup and closes each as soon as its database is read. Six requests:
  * - probe: is it SQLite, which journal mode, how big (no lock held after it returns);
  * - pin: open a read transaction on several databases back to back (one shared moment);
- * - snapshot: one consistent image, read under one read transaction (`serialize()`, or unchecked
- *   and rollback-journal, the file itself: file-image.ts), passed by `PRAGMA quick_check`; the worker keeps it;
+ * - snapshot: one consistent image, read under one read transaction (`serialize()`, or for a
+ *   rollback-journal database not checked on a copy, the file itself: file-image.ts), passed by
+ *   `PRAGMA quick_check`; the worker keeps it;
  * - check: in a second worker, quick_check a rollback-journal database while the first serializes it
  *   (handshake.ts proves both saw the same database);
  * - read: the next chunk of that image, hashed on the way out and sent by transfer;
@@ -177,6 +178,13 @@ function pin(paths: string[], busyTimeoutMs: number): PinResult {
  */
 const COPY_CHECK_MAX_BYTES = 64 * 1024 * 1024;
 
+/**
+ * How long a reader holding its lock waits, after its read, for a checker that has not joined yet. A
+ * file read of a 16 MiB database can be over before the checker's thread gets the CPU under load; the
+ * fallback, quick_check on the reader's own connection, would hold the lock longer than this.
+ */
+const JOIN_GRACE_MS = 20;
+
 type SnapshotOutcome = { ok: true; meta: SnapshotMeta } | { ok: false; failure: SnapshotFailure };
 
 function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMode: CheckMode, handshake: SharedArrayBuffer | undefined): SnapshotOutcome {
@@ -200,15 +208,17 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     }
     // Our shared lock is held from the first read above: a checker that takes its own now sees this image.
     if (handshake !== undefined && read.journalMode === 'rollback') announceHeld(handshake);
-    // Unchecked, the file itself. Not when checked: a copy check needs one buffer, and alongside the
-    // file read slowed the checker on the other core more than serialize() does (1.24 vs 1.14 s, 300 MiB set).
-    const fromFile = read.journalMode === 'rollback' && checkMode === 'none' ? readFileImage(opened.identity, bytes, read.pageSize) : undefined;
+    // The file itself, unless the image is to be checked on a copy (that needs one buffer). Checked
+    // alongside, serialize() was up to 8 % faster here, but its image plus the copies it is sent in came to
+    // 376-380 MiB of peak RSS on the 300 MiB set (largest database 210 MiB), the file read's to 305.
+    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize) : undefined;
     image = fromFile ?? db.serialize();
-    if (handshake !== undefined) checkedAlongside = closeHandshake(handshake);
+    if (handshake !== undefined) checkedAlongside = closeHandshake(handshake, JOIN_GRACE_MS);
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
     // In rollback-journal mode this read lock blocks every commit: a small image is checked on a copy
-    // once the lock is released; a large one here, as a copy would double the memory a backup needs.
-    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || bytes > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
+    // once the lock is released; a large one (or one read from the file) here, as a copy would double the
+    // memory a backup needs.
+    if (checkMode === 'quick' && !checkedAlongside && (read.journalMode === 'wal' || fromFile !== undefined || bytes > COPY_CHECK_MAX_BYTES)) check = checkConnection(db, 'quick');
     db.exec('COMMIT');
   } catch (error) {
     return { ok: false, failure: classify(error, path) };
@@ -223,8 +233,8 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   }
   // serialize() zero-fills a page it cannot read and still succeeds. The check above (or alongside) read
   // every page itself, so it vouches for the image unless a page that is not free came out all zeros:
-  // then check the image itself. check: 'none' ships the image as read (the only one read from the
-  // file); the manifest says it was not checked.
+  // then check the image itself. (A file read fills nothing in: its pages are the ones the check read.)
+  // check: 'none' ships the image as read; the manifest says it was not checked.
   let checkedOn: CheckedOn = checkMode === 'none' ? 'none' : checkedAlongside ? 'alongside' : 'connection';
   if (checkMode === 'quick' && !Array.isArray(image) && ((check === undefined && !checkedAlongside) || ((check?.ok ?? true) && suspiciousZeroPage(image, read.pageSize) !== undefined))) {
     check = checkDatabaseImage(image, 'quick');
