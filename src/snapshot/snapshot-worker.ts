@@ -197,8 +197,10 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   let read: DatabaseFacts;
   let check: ImageCheckResult | undefined;
   let checkedAlongside = false;
-  let hash = createHash('sha256');
-  let hashed = false;
+  // Alongside, the file read is shorter than the check that holds the image back: each piece is hashed
+  // as it is read, from cache, which fills that wait and competes less with the checker for memory
+  // (docs/design.md has the A/Bs). Otherwise the image is hashed on the way out, not under the lock.
+  const readHash = handshake === undefined ? undefined : createHash('sha256');
   let db: Handle | undefined = pinnedHandle?.db;
   try {
     const opened = pinnedHandle ?? openForRead(path, busyTimeoutMs);
@@ -210,18 +212,9 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     }
     // Our shared lock is held from the first read above: a checker that takes its own now sees this image.
     if (handshake !== undefined && read.journalMode === 'rollback') announceHeld(handshake);
-    // The file itself, unless the image is to be checked on a copy (that needs one buffer). Checked
-    // alongside, serialize() was up to 8 % faster here, but its image plus the copies it is sent in came to
-    // 376-380 MiB of peak RSS on the 300 MiB set (largest database 210 MiB), the file read's to 305.
-    // Alongside, the read is shorter than the check that holds the image back: hashing each piece as it is
-    // read (from cache) fills that wait and keeps the read from competing with the checker for memory
-    // (300 MiB set, 10-round A/Bs: 1240 / 1265 ms unhashed, 1145 / 1220 ms hashed, serialize() 1115 / 1205 ms).
-    // Unchecked, it is hashed on the way out instead, while the main thread writes, not under the lock.
-    const onPiece = handshake === undefined ? undefined : (piece: Uint8Array) => hash.update(piece);
-    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize, onPiece) : undefined;
-    // A file read given up part-way may have hashed some pieces: the serialized image starts afresh.
-    if (fromFile === undefined) hash = createHash('sha256');
-    hashed = fromFile !== undefined && onPiece !== undefined;
+    // The file itself, unless the image is to be checked on a copy (that needs one buffer): serialize()'s
+    // image plus the copies it is sent in peaked at 376-380 MiB on the 300 MiB set, the file read's at 305.
+    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize, readHash && ((piece) => readHash.update(piece))) : undefined;
     image = fromFile ?? db.serialize();
     if (handshake !== undefined) checkedAlongside = closeHandshake(handshake, JOIN_GRACE_MS);
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
@@ -255,7 +248,9 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   }
   const first = Array.isArray(image) ? image[0]! : image;
   const header = readImageHeader(Buffer.from(first.buffer, first.byteOffset, first.byteLength));
-  current = { image, bytes, offset: 0, hash, hashed };
+  // readHash saw every piece only if the file read succeeded (one given up part-way is serialized afresh).
+  const hashedWhileRead = readHash !== undefined && Array.isArray(image);
+  current = { image, bytes, offset: 0, hash: hashedWhileRead ? readHash : createHash('sha256'), hashed: hashedWhileRead };
   return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes, pinned: pinnedHandle !== undefined, checkedOn, readFrom: Array.isArray(image) ? 'file' : 'serialize' } };
 }
 
