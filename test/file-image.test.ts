@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, onTestFinished } from 'vitest';
-import { makeBigDatabase, makeDatabase } from './helpers/backup.js';
+import { makeBigDatabase, makeDatabase, readImage } from './helpers/backup.js';
 import { createBigLedgerDatabase, ledgerOfImage, startWriter } from './helpers/writer.js';
 import { test } from './helpers/tmp.js';
 import { SnapshotSession, type Snapshot } from '../src/snapshot/session.js';
@@ -25,12 +25,6 @@ async function take(s: SnapshotSession, file: string, check: CheckMode, alongsid
   const outcome = await s.snapshot(file, 2 ** 31, 1_000, check, alongside);
   if (!outcome.ok) throw new Error(`snapshot failed: ${outcome.failure.reason}`);
   return outcome.snapshot;
-}
-
-async function readImage(snapshot: Snapshot): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of snapshot.chunks()) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
 }
 
 function serialized(file: string): Buffer {

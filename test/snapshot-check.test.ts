@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, onTestFinished } from 'vitest';
-import { backupToZip, breakLeafPage, makeBigDatabase, makeDatabase } from './helpers/backup.js';
+import { backupToZip, breakLeafPage, makeBigDatabase, makeDatabase, readImage } from './helpers/backup.js';
 import { rowCount } from './http-helpers.js';
 import { test } from './helpers/tmp.js';
 import { freePages, suspiciousZeroPage } from '../src/snapshot/image-check.js';
-import { SnapshotSession, type Snapshot } from '../src/snapshot/session.js';
+import { SnapshotSession } from '../src/snapshot/session.js';
 import { createBigLedgerDatabase, ledgerOfImage, startWriter } from './helpers/writer.js';
 
 type Journal = 'wal' | 'delete';
@@ -86,12 +86,6 @@ async function sessionWithChecker(): Promise<SnapshotSession> {
   onTestFinished(() => session.close());
   await session.prepareChecker();
   return session;
-}
-
-async function readImage(snapshot: Snapshot): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of snapshot.chunks()) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
 }
 
 /** A rollback-journal database over 16 MiB whose last pages are table leaves (rows added after the blobs). */

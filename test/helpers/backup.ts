@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { createBackup } from '../../src/backup.js';
 import type { Manifest } from '../../src/archive/manifest.js';
 import type { BackupOptions } from '../../src/options.js';
+import type { Snapshot } from '../../src/snapshot/session.js';
 import { openSnapshotBuffer } from './writer.js';
 import { readZip, type ReadZip } from './zip.js';
 
@@ -103,4 +104,9 @@ export function openFiles(): string[] {
 /** Every path under `dir`, relative, sorted. */
 export function listTree(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[]).map((p) => p.split(path.sep).join('/')).sort();
+}
+
+/** A snapshot's image, read whole from its chunks. */
+export function readImage(snapshot: Snapshot): Promise<Buffer> {
+  return collect(Readable.from(snapshot.chunks()));
 }
