@@ -146,7 +146,14 @@ async function pinDatabases(
     if (db !== undefined) recordSkip(opts, skipped, { path: db.path, code: failed.code, reason: failed.reason });
   }
   const failedPaths = new Set(result.failed.map((f) => f.path));
-  const kept = databases.filter((db) => !failedPaths.has(db.absPath)).map((db) => refreshed.get(db.absPath) ?? db);
+  // Archived in the order they were pinned, before the others (by path): each pin is a read transaction
+  // held until its snapshot, and while a WAL database is pinned its writers' -wal cannot start over.
+  const pinOrderOf = new Map(result.pinned.map((p, i) => [p.path, i]));
+  const turn = (db: InspectedDatabase) => pinOrderOf.get(db.absPath) ?? pinOrderOf.size;
+  const kept = databases
+    .filter((db) => !failedPaths.has(db.absPath))
+    .map((db) => refreshed.get(db.absPath) ?? db)
+    .sort((a, b) => turn(a) - turn(b) || byPath(a, b));
   const info: PinInfo = {
     mode: opts.pin,
     // In the order they were pinned.
@@ -173,7 +180,8 @@ function manifestFor(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
     appVersion: plan.version,
     level: opts.level,
     pin: plan.pin,
-    databases,
+    // By path, whatever order they were archived in.
+    databases: [...databases].sort(byPath),
     assets,
     skipped: [...skipped].sort(byPath),
   };

@@ -109,8 +109,9 @@ describe('aborted downloads (dbzip serve in a child process)', () => {
       expect(after.files).toEqual(warm.files);
       expect(after.fds).toBeLessThanOrEqual(warm.fds);
       // 32 aborted backups of a 24 MiB image: keeping one image each would add 768 MiB. What remains is
-      // the allocator keeping freed pages of the workers' threads for reuse, bounded by a few images.
-      expect(after.rssMiB).toBeLessThan(warm.rssMiB + 200);
+      // the allocator keeping freed pages of the workers' threads for reuse, bounded by a few images: +70
+      // to +200 MiB in 8 runs of this test, +250 at most in the soak's runs (docs/soak.md), never growing.
+      expect(after.rssMiB).toBeLessThan(warm.rssMiB + 300);
     },
     120_000,
   );

@@ -90,6 +90,22 @@ describe('one point in time for all databases', () => {
     expect(blocking.size).toBe(blocking.bytes.length);
   });
 
+  test('pinned databases are archived first, in the order they were pinned; the manifest lists databases by path', async ({ tmpDir }) => {
+    makeDatabase(path.join(tmpDir, 'a.db'), { journal: 'delete' });
+    makeDatabase(path.join(tmpDir, 'b.db'), { journal: 'wal' });
+    makeDatabase(path.join(tmpDir, 'c.db'), { journal: 'wal' });
+    const { zip, manifest } = await backupToZip({ dataDir: tmpDir, pinOrder: ['c.db'] });
+    expect(manifest.pin.databases).toEqual(['c.db', 'b.db']);
+    expect(zip.names.slice(1, 4)).toEqual(['c.db', 'b.db', 'a.db']);
+    expect(manifest.databases.map((d) => [d.path, d.pinned])).toEqual([
+      ['a.db', false],
+      ['b.db', true],
+      ['c.db', true],
+    ]);
+    // Unpinned, every database is archived by path.
+    expect((await backupToZip({ dataDir: tmpDir, pin: 'none' })).zip.names.slice(1, 4)).toEqual(['a.db', 'b.db', 'c.db']);
+  });
+
   test('pinOrder naming a database that is not in the backup is refused before any output', async ({ tmpDir }) => {
     makeDatabase(path.join(tmpDir, 'a.db'));
     await expect(createBackup({ dataDir: tmpDir, pinOrder: ['nope.db'] })).rejects.toBeInstanceOf(UnknownDatabaseError);

@@ -65,10 +65,9 @@ const LOCK_BYTE_OFFSET = 0x40000000;
 /**
  * The first `bytes` of the database file that `identity` names, in pieces of CHUNK_BYTES (the last one
  * shorter), read past its end as zeros as SQLite does; or undefined when it cannot be read without
- * opening the file: the caller then serializes through its own connection. `onPiece` sees each piece
- * as soon as it is read, while it is still in the CPU's cache.
+ * opening the file: the caller then serializes through its own connection.
  */
-export function readFileImage(identity: FileIdentity | undefined, bytes: number, pageSize: number, onPiece?: (piece: Uint8Array) => void): Uint8Array[] | undefined {
+export function readFileImage(identity: FileIdentity | undefined, bytes: number, pageSize: number): Uint8Array[] | undefined {
   const fd = identity === undefined ? undefined : openDescriptor(identity);
   if (identity === undefined || fd === undefined) return undefined;
   const pieces: Uint8Array[] = [];
@@ -90,7 +89,6 @@ export function readFileImage(identity: FileIdentity | undefined, bytes: number,
     piece.fill(0, filled);
     // Pages are at most 64 KiB and CHUNK_BYTES is a multiple of that, so the page lies within one piece.
     if (offset <= LOCK_BYTE_OFFSET && LOCK_BYTE_OFFSET < offset + piece.length) piece.fill(0, LOCK_BYTE_OFFSET - offset, LOCK_BYTE_OFFSET - offset + pageSize);
-    onPiece?.(piece);
     pieces.push(piece);
   }
   return pieces;

@@ -11,16 +11,18 @@
  * that has not joined yet (a checker thread the writer's process kept off the CPU): less than it would
  * hold its lock to run the check itself, which is what it does when the checker is late.
  * (WAL readers block no writer and can see different moments: a WAL reader checks its own image.)
+ * A second Int32 tells the reader when the check is over, so it can fill the wait with work of its own.
  */
 
-/** One Int32 in shared memory: WAITING → HELD → (JOINED) → CLOSED. */
+/** Int32 0: WAITING → HELD → (JOINED) → CLOSED. Int32 1: 0 until the checker is done (CHECK_OVER). */
 const WAITING = 0;
 const HELD = 1;
 const JOINED = 2;
 const CLOSED = 3;
+const CHECK_OVER = 1;
 
 export function createHandshake(): SharedArrayBuffer {
-  return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
 }
 
 /** Reader: its read transaction has taken the shared lock; a checker may join from now on. */
@@ -64,4 +66,14 @@ export function join(handshake: SharedArrayBuffer): boolean {
   // A reader may be waiting for this (closeHandshake's grace).
   if (joined) Atomics.notify(state, 0);
   return joined;
+}
+
+/** Checker: its check is over (passed, failed or never started). */
+export function checkOver(handshake: SharedArrayBuffer): void {
+  Atomics.store(new Int32Array(handshake), 1, CHECK_OVER);
+}
+
+/** Reader: whether the checker is still at work. */
+export function checkRunning(handshake: SharedArrayBuffer): boolean {
+  return Atomics.load(new Int32Array(handshake), 1) !== CHECK_OVER;
 }

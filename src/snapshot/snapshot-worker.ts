@@ -8,7 +8,7 @@
  *   `PRAGMA quick_check`; the worker keeps it;
  * - check: in a second worker, quick_check a rollback-journal database while the first serializes it
  *   (handshake.ts proves both saw the same database);
- * - read: the next chunk of that image, hashed on the way out (unless hashed as it was read) and sent by transfer;
+ * - read: the next chunk of that image, hashed on the way out (unless hashed while a checker ran) and sent by transfer;
  * - reset: the backup is over (done or aborted): close its handles, free its image.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { classify } from './classify.js';
 import { fileIdentity, readFileImage, sameFile, type FileIdentity } from './file-image.js';
 import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
-import { announceHeld, closeHandshake, join, waitForReader } from './handshake.js';
+import { announceHeld, checkOver, checkRunning, closeHandshake, join, waitForReader } from './handshake.js';
 import { checkConnection, checkDatabaseImage, readImageHeader, suspiciousZeroPage, type ImageCheckResult } from './image-check.js';
 import type { CheckMode } from '../options.js';
 import { CHUNK_BYTES, type CheckedOn, type CheckOutcome, type DatabaseFacts, type PinResult, type ProbeResult, type Request, type Response, type SnapshotFailure, type SnapshotMeta } from './protocol.js';
@@ -39,7 +39,7 @@ const pinned = new Map<string, Opened>();
  * The last snapshot, until its last chunk is read: the only copy of it anywhere. Either SQLite's memory
  * (serialize(), copied out a chunk at a time) or pieces of our own (readFileImage(), transferred as they are).
  */
-let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash: Hash; hashed: boolean } | undefined;
+let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash: Hash; hashedBytes: number } | undefined;
 
 /**
  * serialize()'s image is SQLite memory, freed only when V8 collects its Buffer. V8 would do that
@@ -197,10 +197,6 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   let read: DatabaseFacts;
   let check: ImageCheckResult | undefined;
   let checkedAlongside = false;
-  // Alongside, the file read is shorter than the check that holds the image back: each piece is hashed
-  // as it is read, from cache, which fills that wait and competes less with the checker for memory
-  // (docs/design.md has the A/Bs). Otherwise the image is hashed on the way out, not under the lock.
-  const readHash = handshake === undefined ? undefined : createHash('sha256');
   let db: Handle | undefined = pinnedHandle?.db;
   try {
     const opened = pinnedHandle ?? openForRead(path, busyTimeoutMs);
@@ -214,7 +210,7 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
     if (handshake !== undefined && read.journalMode === 'rollback') announceHeld(handshake);
     // The file itself, unless the image is to be checked on a copy (that needs one buffer): serialize()'s
     // image plus the copies it is sent in peaked at 376-380 MiB on the 300 MiB set, the file read's at 305.
-    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize, readHash && ((piece) => readHash.update(piece))) : undefined;
+    const fromFile = read.journalMode === 'rollback' && (checkMode === 'none' || handshake !== undefined) ? readFileImage(opened.identity, bytes, read.pageSize) : undefined;
     image = fromFile ?? db.serialize();
     if (handshake !== undefined) checkedAlongside = closeHandshake(handshake, JOIN_GRACE_MS);
     // A WAL reader blocks no writer: check the snapshot in its own read transaction, with no copy.
@@ -248,9 +244,15 @@ function snapshot(path: string, maxBytes: number, busyTimeoutMs: number, checkMo
   }
   const first = Array.isArray(image) ? image[0]! : image;
   const header = readImageHeader(Buffer.from(first.buffer, first.byteOffset, first.byteLength));
-  // readHash saw every piece only if the file read succeeded (one given up part-way is serialized afresh).
-  const hashedWhileRead = readHash !== undefined && Array.isArray(image);
-  current = { image, bytes, offset: 0, hash: hashedWhileRead ? readHash : createHash('sha256'), hashed: hashedWhileRead };
+  current = { image, bytes, offset: 0, hash: createHash('sha256'), hashedBytes: 0 };
+  // The image waits for the checker's verdict anyway: hash it meanwhile, with no lock of ours held.
+  if (checkedAlongside && handshake !== undefined && Array.isArray(image)) {
+    for (const piece of image) {
+      if (!checkRunning(handshake)) break;
+      current.hash.update(piece);
+      current.hashedBytes += piece.length;
+    }
+  }
   return { ok: true, meta: { ...read, journalMode: header.journalMode, userVersion: header.userVersion, bytes, pinned: pinnedHandle !== undefined, checkedOn, readFrom: Array.isArray(image) ? 'file' : 'serialize' } };
 }
 
@@ -274,6 +276,7 @@ function checkAlongside(path: string, busyTimeoutMs: number, handshake: SharedAr
     return { joined: false };
   } finally {
     db?.close();
+    checkOver(handshake);
   }
 }
 
@@ -287,7 +290,7 @@ function readChunk(bytes: number): { chunk: Uint8Array; sha256?: string } {
     const index = reading.offset / CHUNK_BYTES;
     chunk = reading.image[index]!;
     if (!Number.isInteger(index) || chunk.length !== end - reading.offset) throw new Error(`read: ${bytes} bytes at ${reading.offset} do not match a piece of the image`);
-    if (!reading.hashed) reading.hash.update(chunk);
+    if (reading.offset >= reading.hashedBytes) reading.hash.update(chunk);
   } else {
     const slice = reading.image.subarray(reading.offset, end);
     reading.hash.update(slice);
