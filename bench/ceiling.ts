@@ -7,7 +7,7 @@
  * - copy: read + write the same bytes to one output file (the page cache, like the backups);
  * - copy+fsync: the same, made durable at the end, as the CLI does before its rename.
  *
- * Stages take each database the way src/snapshot/snapshot-worker.ts does (serialize inside a read
+ * Stages take each database the way src/snapshot/requests.ts does (serialize inside a read
  * transaction; quick_check in that transaction for WAL, on an in-memory copy for a rollback journal —
  * src/ checks a rollback-journal database of 16 MiB or more alongside serialize() in a second worker, so
  * there the check's cost overlaps the read; sha256; crc32) and deflate it, one step at a time.

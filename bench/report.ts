@@ -454,7 +454,7 @@ export function renderMarkdown(record: BenchRecord): string {
     const rate = (ms: number) => `${round(s.bytes / MIB / (ms / 1000), 0)} MiB/s (${round(ms / 1000, 2)} s)`;
     out.push('## Snapshot stages, one at a time, summed over all databases');
     out.push('');
-    out.push('As src/snapshot/snapshot-worker.ts does them: serialize; quick_check inside the read transaction (WAL), alongside serialize in a second worker (rollback journal from 16 MiB) or on a copy (smaller rollback-journal databases); sha256; crc32 (in the backup, on the main thread). Then deflate as one zlib stream per image (one core), and two alternatives: every image checked on a copy, and serialize with `PRAGMA mmap_size`.');
+    out.push('As src/snapshot/requests.ts does them: serialize; quick_check inside the read transaction (WAL), alongside serialize in a second worker (rollback journal from 16 MiB) or on a copy (smaller rollback-journal databases); sha256; crc32 (in the backup, on the main thread). Then deflate as one zlib stream per image (one core), and two alternatives: every image checked on a copy, and serialize with `PRAGMA mmap_size`.');
     out.push('');
     const levels = Object.keys(s.deflateMs);
     out.push(

@@ -24,7 +24,7 @@ import { createSealer } from './archive/age.js';
 import { ContentDigest } from './archive/content-digest.js';
 import { storedArchiveSize, ZipWriter } from './archive/zip-writer.js';
 import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError, UnknownDatabaseError } from './errors.js';
-import { inspectWith, type InspectedDatabase, type Inspection } from './inspect.js';
+import { inspectWith, type InspectedDatabase, type Inspection, type InspectInternals } from './inspect.js';
 import { resolveBackupOptions, type BackupOptions, type ResolvedBackupOptions } from './options.js';
 import { byPath } from './scan/index.js';
 import type { AssetFile } from './scan/index.js';
@@ -72,11 +72,12 @@ export interface BackupProgress {
 const CHUNK = 1024 * 1024;
 
 /**
- * What restore() asks of a backup beyond the public options (not part of the documented API):
+ * What restore() and the CLI ask of a backup beyond the public options (not part of the documented API):
  * `contentDigests` receives each database's content digest (src/archive/content-digest.ts) by path,
- * so a plan can tell a database SQLite only stamped from one whose content differs.
+ * so a plan can tell a database SQLite only stamped from one whose content differs; `inProcessUpTo`,
+ * see InspectInternals.
  */
-export interface BackupInternals {
+export interface BackupInternals extends InspectInternals {
   contentDigests?: Map<string, string>;
 }
 
@@ -358,8 +359,8 @@ function toReadable(source: AsyncGenerator<Buffer>, controller: AbortController,
 }
 
 /** Everything that can fail before the first byte: inspect, budget, pin, and the first snapshot. */
-async function planBackup(session: SnapshotSession, opts: ResolvedBackupOptions): Promise<{ plan: BackupPlan; head: Run['head'] }> {
-  const inspection: Inspection = await inspectWith(session, opts);
+async function planBackup(session: SnapshotSession, opts: ResolvedBackupOptions, internals: InspectInternals): Promise<{ plan: BackupPlan; head: Run['head'] }> {
+  const inspection: Inspection = await inspectWith(session, opts, internals);
   const skipped: SkippedEntry[] = [];
   for (const skip of inspection.skipped) recordSkip(opts, skipped, skip);
   checkBudget(opts, inspection.databases);
@@ -465,7 +466,7 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
   };
   try {
     const createdAt = opts.date ?? new Date();
-    const { plan, head } = await planBackup(session, opts);
+    const { plan, head } = await planBackup(session, opts, internals);
     const versionBytes = Buffer.from(`${plan.version}\n`, 'utf8');
     const size = predictSize(opts, plan, createdAt, versionBytes);
     // Before the first byte: a recipient age cannot use fails here, as a clean OptionsError.

@@ -19,6 +19,15 @@ export interface InspectedDatabase {
   mtime: Date;
 }
 
+/**
+ * What the CLI asks beyond the public options (not part of the documented API): `inProcessUpTo`, read on
+ * the calling thread, with no worker, when the databases' files total at most this many bytes (each
+ * request then blocks the event loop; see src/snapshot/in-process-link.ts).
+ */
+export interface InspectInternals {
+  inProcessUpTo?: number;
+}
+
 /** What a backup would contain now, and what it would skip and why. */
 export interface Inspection {
   dataDir: string;
@@ -35,7 +44,7 @@ export interface Inspection {
  * Names in `opts.databases` that match no candidate throw UnknownDatabaseError;
  * candidates left out by it are listed as skipped with code EXCLUDED.
  */
-export async function inspectWith(session: SnapshotSession, opts: ResolvedBackupOptions): Promise<Inspection> {
+export async function inspectWith(session: SnapshotSession, opts: ResolvedBackupOptions, internals: InspectInternals = {}): Promise<Inspection> {
   const scan = await scanDataDir(opts);
   const skipped = [...scan.skipped];
   let candidates = scan.candidates;
@@ -47,6 +56,7 @@ export async function inspectWith(session: SnapshotSession, opts: ResolvedBackup
     for (const c of candidates) if (!wanted.has(c.path)) skipped.push({ path: c.path, code: 'EXCLUDED', reason: 'not selected by the databases option' });
     candidates = candidates.filter((c) => wanted.has(c.path));
   }
+  if (internals.inProcessUpTo !== undefined && candidates.reduce((sum, c) => sum + c.bytes, 0) <= internals.inProcessUpTo) session.runInProcess();
   const probes = await session.probe(candidates.map((c) => c.absPath), opts.busyTimeoutMs);
   const databases: InspectedDatabase[] = [];
   candidates.forEach((candidate, i) => {
@@ -74,11 +84,11 @@ export async function inspectWith(session: SnapshotSession, opts: ResolvedBackup
 }
 
 /** Lists what a backup with these options would contain, without writing anything. */
-export async function inspect(options: BackupOptions): Promise<Inspection> {
+export async function inspect(options: BackupOptions, internals: InspectInternals = {}): Promise<Inspection> {
   const opts = resolveBackupOptions(options);
   const session = new SnapshotSession(opts.signal);
   try {
-    return await inspectWith(session, opts);
+    return await inspectWith(session, opts, internals);
   } finally {
     await session.close();
   }

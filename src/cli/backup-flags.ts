@@ -55,6 +55,14 @@ export function sourceDateEpoch(env: Readonly<Record<string, string | undefined>
   return new Date(Number(value) * 1000);
 }
 
+/**
+ * `dbzip backup` and `dbzip list` read a data dir whose databases' files total at most this on the main
+ * thread, with no worker: a worker's start-up (about 100 ms on two cores) would be most of their time,
+ * and a CLI's event loop has nothing else to serve. 8 MiB takes ~30 ms to serialize and check, and stays
+ * below the size from which a database is checked by a second worker (16 MiB).
+ */
+export const IN_PROCESS_UP_TO_BYTES = 8 * 1024 * 1024;
+
 export function toBackupOptions(dataDir: string, flags: BackupFlags, env: Readonly<Record<string, string | undefined>>): BackupOptions {
   const options: BackupOptions = { dataDir };
   if (flags.ext !== undefined) options.extensions = [...DEFAULTS.extensions, ...flags.ext];

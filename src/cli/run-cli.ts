@@ -37,9 +37,6 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
   const wanted = (command: (typeof COMMANDS)[number]) => named === undefined || named === command;
 
   if (wanted('backup')) {
-    // The snapshot worker's start-up (a thread, better-sqlite3) overlaps the loading of the backup command
-    // (not for --help or --version, which define every command and need no worker).
-    if (named === 'backup') void import('../snapshot/worker-pool.js').then((pool) => pool.prestartWorker());
     addBackupFlags(
       addEncryptFlags(program.command('backup'))
         .description('write a zip of every SQLite database, the asset folders, VERSION and manifest.json')

@@ -1,5 +1,6 @@
 /**
- * Messages between SnapshotSession (main thread) and snapshot-worker (worker thread).
+ * Messages between SnapshotSession (main thread) and what answers them: a snapshot worker thread, or
+ * requests.ts on the calling thread (in-process-link.ts).
  * Snapshots are taken in a worker so that reading, checking and hashing a large
  * database never blocks the event loop. The image stays in the worker: the main thread
  * reads it in chunks, each transferred (not cloned), so only one copy of it ever exists.
@@ -87,3 +88,12 @@ export type Response =
   | { id: number; type: 'read'; chunk: Uint8Array; sha256?: string }
   | { id: number; type: 'reset' }
   | { id: number; type: 'crash'; message: string };
+
+/** A request as the session writes it: the link numbers it. (An Omit that keeps a union a union.) */
+export type RequestBody<T extends Request['type']> = Omit<Extract<Request, { type: T }>, 'id'>;
+
+/** Where a session's requests go: answered in order; `close()` rejects what is pending and frees what the session held. */
+export interface SnapshotLink {
+  request<T extends Request['type']>(request: RequestBody<T>): Promise<Extract<Response, { type: T }>>;
+  close(reason: Error): Promise<void>;
+}

@@ -3,8 +3,9 @@ import { AbortedError, DbzipError } from '../errors.js';
 import type { JournalMode } from '../archive/manifest.js';
 import type { CheckMode } from '../options.js';
 import { closeHandshake, createHandshake } from './handshake.js';
+import { InProcessLink } from './in-process-link.js';
 import { leaseWorker, returnWorker, workerGone, workerReturning } from './worker-pool.js';
-import { CHUNK_BYTES, type PinResult, type ProbeResult, type Request, type Response, type SnapshotFailure, type SnapshotMeta } from './protocol.js';
+import { CHUNK_BYTES, type PinResult, type ProbeResult, type Request, type RequestBody, type Response, type SnapshotFailure, type SnapshotLink, type SnapshotMeta } from './protocol.js';
 
 /** One database image, checked, held by the worker until it is read. */
 export interface Snapshot extends SnapshotMeta {
@@ -16,9 +17,6 @@ export interface Snapshot extends SnapshotMeta {
 
 export type SnapshotOutcome = { ok: true; snapshot: Snapshot } | { ok: false; failure: SnapshotFailure };
 
-/** Omit that keeps a union a union. */
-type RequestBody<T extends Request['type']> = Omit<Extract<Request, { type: T }>, 'id'>;
-
 type Pending = { resolve: (response: Response) => void; reject: (error: Error) => void };
 
 /** Chunks requested ahead (8 MiB), so the worker copies and hashes the next ones while the main thread writes. */
@@ -29,7 +27,7 @@ const READ_AHEAD = 8;
  * what is pending and resets the worker, which closes every SQLite handle and frees the image it holds
  * for this session, then returns it to the pool for the next backup.
  */
-class WorkerLink {
+class WorkerLink implements SnapshotLink {
   /** Resolves with the worker once the pool hands one out, listeners attached. */
   readonly #worker: Promise<Worker>;
   readonly #pending = new Map<number, Pending>();
@@ -123,11 +121,13 @@ export function checksAlongside(db: { journalMode: JournalMode; bytes: number },
  * what is pending and resets both workers.
  */
 export class SnapshotSession {
-  readonly #reader = new WorkerLink();
+  /** Chosen at the first request (see `runInProcess()`). */
+  #reader: SnapshotLink | undefined;
   #checker: WorkerLink | undefined;
   /** The handshake of the snapshot in progress, ended by close() so a waiting checker never waits for a read that will not come. */
   #handshake: SharedArrayBuffer | undefined;
   #closed: Promise<void> | undefined;
+  #closeReason: Error | undefined;
   #removeAbortListener: (() => void) | undefined;
 
   constructor(signal?: AbortSignal) {
@@ -141,14 +141,29 @@ export class SnapshotSession {
     }
   }
 
+  /**
+   * Before the first request: read on the calling thread instead of a worker (in-process-link.ts), if no
+   * other session does. Each request then blocks the event loop: for small data in a CLI only.
+   */
+  runInProcess(): void {
+    if (this.#reader === undefined && this.#closed === undefined) this.#reader = InProcessLink.claim();
+  }
+
+  /** The reader's link; once closed, never a new one (its worker would be nobody's to give back). */
+  #link(): SnapshotLink {
+    if (this.#closeReason !== undefined) throw this.#closeReason;
+    this.#reader ??= new WorkerLink();
+    return this.#reader;
+  }
+
   /** Confirms each path is SQLite (by SQLite's own header check) and reads its size and journal mode. */
   async probe(paths: string[], busyTimeoutMs: number): Promise<ProbeResult[]> {
-    return (await this.#reader.request<'probe'>({ type: 'probe', paths, busyTimeoutMs })).results;
+    return (await this.#link().request<'probe'>({ type: 'probe', paths, busyTimeoutMs })).results;
   }
 
   /** Opens a read transaction on each path, back to back; each stays open until its snapshot. */
   async pin(paths: string[], busyTimeoutMs: number): Promise<PinResult> {
-    return (await this.#reader.request<'pin'>({ type: 'pin', paths, busyTimeoutMs })).result;
+    return (await this.#link().request<'pin'>({ type: 'pin', paths, busyTimeoutMs })).result;
   }
 
   /** Starts the checker worker now, so it is ready by the first database `checksAlongside()` picks; resolves once it listens. */
@@ -173,7 +188,7 @@ export class SnapshotSession {
       // Not awaited when the reader checks for itself: its end is nobody's to report.
       checked?.catch(() => {});
     }
-    const response = await this.#reader.request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs, check, handshake });
+    const response = await this.#link().request<'snapshot'>({ type: 'snapshot', path, maxBytes, busyTimeoutMs, check, handshake });
     if (!response.ok) return { ok: false, failure: response.failure };
     const { meta } = response;
     if (meta.checkedOn === 'alongside') {
@@ -192,7 +207,7 @@ export class SnapshotSession {
     while (received < bytes) {
       while (ahead.length < READ_AHEAD && requested < bytes) {
         const length = Math.min(CHUNK_BYTES, bytes - requested);
-        const pending = this.#reader.request<'read'>({ type: 'read', bytes: length });
+        const pending = this.#link().request<'read'>({ type: 'read', bytes: length });
         // Left behind when the reader stops early: its failure (the session closing) is nobody's to report.
         pending.catch(() => {});
         ahead.push(pending);
@@ -212,10 +227,11 @@ export class SnapshotSession {
    * interrupted from another thread, and neither could `terminate()` do it.
    */
   close(reason: Error = new AbortedError('the snapshot session was closed')): Promise<void> {
+    this.#closeReason ??= reason;
     this.#closed ??= (async () => {
       this.#removeAbortListener?.();
       if (this.#handshake !== undefined) closeHandshake(this.#handshake);
-      await Promise.all([this.#reader.close(reason), this.#checker?.close(reason)]);
+      await Promise.all([this.#reader?.close(reason), this.#checker?.close(reason)]);
     })();
     return this.#closed;
   }

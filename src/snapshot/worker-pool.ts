@@ -29,9 +29,16 @@ import { Worker } from 'node:worker_threads';
 const MAX_IDLE = 1;
 
 const idle: Worker[] = [];
+let started = 0;
+
+/** How many workers this process has started so far (for tests and the soak script). */
+export function startedWorkers(): number {
+  return started;
+}
 
 /** Run from TypeScript sources (tests), the worker first registers tsx's loader in its own thread. */
 function startWorker(): Worker {
+  started++;
   let worker: Worker;
   if (import.meta.url.endsWith('.ts')) {
     const url = new URL('./snapshot-worker.ts', import.meta.url).href;
@@ -97,17 +104,6 @@ export function returnWorker(worker: Worker): void {
 export function workerGone(): void {
   returning--;
   if (waiting.length > returning) waiting.shift()?.(startWorker());
-}
-
-/**
- * Starts a worker before the first backup asks for one (the CLI, while it loads the rest of its modules),
- * kept idle and unref'd until leased. At most one: a second call while it waits does nothing.
- */
-export function prestartWorker(): void {
-  if (idle.length > 0) return;
-  const worker = startWorker();
-  worker.unref();
-  idle.push(worker);
 }
 
 /** Ends every idle worker (for a test that starts from none, or a host that wants its threads back). */

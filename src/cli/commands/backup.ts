@@ -11,7 +11,7 @@ import { AGE_SUFFIX } from '../../archive/age.js';
 import { formatBytes } from '../../format.js';
 import { backupToStore } from '../../store/backup-to-store.js';
 import { openStore } from '../../store/open.js';
-import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
+import { IN_PROCESS_UP_TO_BYTES, toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { toEncryptOptions, type EncryptFlags } from '../encryption-flags.js';
 import { toWritable, writeAll, type CliIo } from '../io.js';
 import { partialName, removeStalePartials } from '../partial-files.js';
@@ -121,7 +121,7 @@ export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: 
       if (!flags.quiet) await writeAll(io.stderr, `dbzip: removed ${stale.file}, left by an interrupted dbzip run (process ${stale.pid} is gone)\n`);
     }
   }
-  const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) });
+  const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) }, { inProcessUpTo: IN_PROCESS_UP_TO_BYTES });
   const { tap, stop, written } = await progressTap(io, backup, flags.quiet === true);
   try {
     if (target === undefined) {

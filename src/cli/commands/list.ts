@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { formatBytes } from '../../format.js';
 import { inspect, type Inspection } from '../../inspect.js';
-import { toBackupOptions, type BackupFlags } from '../backup-flags.js';
+import { IN_PROCESS_UP_TO_BYTES, toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { writeAll, type CliIo } from '../io.js';
 
 export interface ListFlags extends BackupFlags {
@@ -28,7 +28,7 @@ function assetLines(result: Inspection, everyFile: boolean): string[] {
 
 /** What a backup would contain now and what it would skip, and why. */
 export async function runList(dataDir: string, flags: ListFlags, io: CliIo): Promise<number> {
-  const result = await inspect({ ...toBackupOptions(path.resolve(io.cwd, dataDir), flags, io.env), signal: io.signal });
+  const result = await inspect({ ...toBackupOptions(path.resolve(io.cwd, dataDir), flags, io.env), signal: io.signal }, { inProcessUpTo: IN_PROCESS_UP_TO_BYTES });
   if (flags.json) {
     // JSON is for programs: always every file.
     await writeAll(io.stdout, `${JSON.stringify(result, null, 2)}\n`);
