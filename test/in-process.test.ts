@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { createBackup, type BackupInternals } from '../src/backup.js';
+import { likelyNeedsWorker } from '../src/cli/backup-flags.js';
 import type { BackupOptions } from '../src/options.js';
 import { closeIdleWorkers, startedWorkers } from '../src/snapshot/worker-pool.js';
 import { collect, makeBigDatabase, makeDatabase } from './helpers/backup.js';
@@ -54,5 +55,14 @@ describe('a small data dir read on the calling thread (how the CLI reads one)', 
     await expect(aborted.manifest).rejects.toMatchObject({ code: 'ABORTED' });
     expect((await zipOf(options, { inProcessUpTo: MIB })).equals(a)).toBe(true);
     expect(startedWorkers()).toBe(before + 1);
+  });
+
+  test('the CLI guesses from the top-level database files whether to start a worker while it loads', ({ tmpDir }) => {
+    smallDataDir(tmpDir);
+    expect(likelyNeedsWorker(tmpDir, {})).toBe(false);
+    makeBigDatabase(path.join(tmpDir, 'big.sqlite'), 9);
+    expect(likelyNeedsWorker(tmpDir, {})).toBe(false);
+    expect(likelyNeedsWorker(tmpDir, { ext: ['.sqlite'] })).toBe(true);
+    expect(likelyNeedsWorker(path.join(tmpDir, 'missing'), {})).toBe(false);
   });
 });

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { OptionsError } from '../errors.js';
 import { CHECK_MODES, DEFAULTS, type BackupOptions, type CheckMode, type PinMode } from '../options.js';
@@ -62,6 +64,25 @@ export function sourceDateEpoch(env: Readonly<Record<string, string | undefined>
  * below the size from which a database is checked by a second worker (16 MiB).
  */
 export const IN_PROCESS_UP_TO_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A guess, before the backup command's modules load, of whether it will need a snapshot worker (so it
+ * can start while they load): the data dir's top-level database files total more than
+ * IN_PROCESS_UP_TO_BYTES. The backup itself decides from its own scan.
+ */
+export function likelyNeedsWorker(dataDir: string, flags: BackupFlags): boolean {
+  const extensions = flags.ext ?? DEFAULTS.extensions;
+  let total = 0;
+  try {
+    for (const entry of fs.readdirSync(dataDir, { withFileTypes: true })) {
+      if (entry.isFile() && extensions.some((ext) => entry.name.endsWith(ext))) total += fs.statSync(path.join(dataDir, entry.name)).size;
+      if (total > IN_PROCESS_UP_TO_BYTES) return true;
+    }
+  } catch {
+    // The backup reports an unreadable data dir itself.
+  }
+  return false;
+}
 
 export function toBackupOptions(dataDir: string, flags: BackupFlags, env: Readonly<Record<string, string | undefined>>): BackupOptions {
   const options: BackupOptions = { dataDir };

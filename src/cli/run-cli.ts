@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { DbzipError } from '../errors.js';
 import { DBZIP_VERSION } from '../version.js';
-import { addBackupFlags } from './backup-flags.js';
+import { addBackupFlags, likelyNeedsWorker } from './backup-flags.js';
 import { addDecryptFlags, addEncryptFlags } from './encryption-flags.js';
 import { EXIT_CODES, EXIT_OK, EXIT_UNEXPECTED } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -54,7 +55,12 @@ async function buildProgram(argv: readonly string[], io: CliIo, setCode: (code: 
             '\n  dbzip backup ./data --to s3://my-bucket/app --encrypt-to age1…       stores dbzip-backup-<time>.zip.age',
         ),
       { forBackup: true },
-    ).action(async (dataDir: string, flags) => setCode(await (await import('./commands/backup.js')).runBackup(dataDir, flags, io)));
+    ).action(async (dataDir: string, flags) => {
+      // A worker's start-up (about 100 ms) then overlaps the loading of the backup command. A store
+      // upload (--to) always reads in a worker.
+      if (flags.to !== undefined || likelyNeedsWorker(path.resolve(io.cwd, dataDir), flags)) (await import('../snapshot/worker-pool.js')).prestartWorker();
+      setCode(await (await import('./commands/backup.js')).runBackup(dataDir, flags, io));
+    });
   }
 
   if (wanted('verify')) {

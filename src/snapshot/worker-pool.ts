@@ -106,6 +106,17 @@ export function workerGone(): void {
   if (waiting.length > returning) waiting.shift()?.(startWorker());
 }
 
+/**
+ * Starts a worker before the first backup asks for one (the CLI, while it loads the rest of its modules),
+ * kept idle and unref'd until leased. At most one: a second call while it waits does nothing.
+ */
+export function prestartWorker(): void {
+  if (idle.length > 0) return;
+  const worker = startWorker();
+  worker.unref();
+  idle.push(worker);
+}
+
 /** Ends every idle worker (for a test that starts from none, or a host that wants its threads back). */
 export async function closeIdleWorkers(): Promise<void> {
   const workers = idle.splice(0, idle.length);
