@@ -75,11 +75,17 @@ const CHUNK = 1024 * 1024;
  * What restore() and the CLI ask of a backup beyond the public options (not part of the documented API):
  * `contentDigests` receives each database's content digest (src/archive/content-digest.ts) by path,
  * so a plan can tell a database SQLite only stamped from one whose content differs; `inProcessUpTo`,
- * see InspectInternals.
+ * see InspectInternals; `collectGarbage` (the CLI's, see src/collect-garbage.ts) runs before a large
+ * image is read once others were streamed, so their chunks, which V8 frees lazily, are not still held
+ * while it is.
  */
 export interface BackupInternals extends InspectInternals {
   contentDigests?: Map<string, string>;
+  collectGarbage?: () => void;
 }
+
+/** Images from this size are worth a collection before they are read (see BackupInternals). */
+const COLLECT_BEFORE_BYTES = 16 * 1024 * 1024;
 
 /** Counts what passes through, for `Backup.progress`, and feeds `digest` when given. */
 async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }, digest?: ContentDigest): AsyncGenerator<Buffer> {
@@ -266,6 +272,7 @@ interface Run {
   signal: AbortSignal;
   progress: { inputBytes: number };
   contentDigests: Map<string, string> | undefined;
+  collectGarbage: (() => void) | undefined;
   onManifest: (manifest: Manifest) => void;
 }
 
@@ -287,6 +294,7 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     let snapshot = first;
     first = undefined;
     if (snapshot === undefined) {
+      if (db.bytes >= COLLECT_BEFORE_BYTES && databases.length > 0) run.collectGarbage?.();
       const outcome = await takeSnapshot(session, opts, db);
       if (!outcome.ok) {
         const skip = skipFromFailure(db, outcome, opts.maxDatabaseBytes);
@@ -471,7 +479,7 @@ export async function createBackup(options: BackupOptions, internals: BackupInte
     const size = predictSize(opts, plan, createdAt, versionBytes);
     // Before the first byte: a recipient age cannot use fails here, as a clean OptionsError.
     const sealer = opts.encrypt === undefined ? undefined : await createSealer(opts.encrypt);
-    return streamBackup({ opts, session, plan, createdAt, versionBytes, head, size, contentDigests: internals.contentDigests, controller, sealer, cleanup });
+    return streamBackup({ opts, session, plan, createdAt, versionBytes, head, size, contentDigests: internals.contentDigests, collectGarbage: internals.collectGarbage, controller, sealer, cleanup });
   } catch (error) {
     cleanup();
     if (error instanceof DbzipError) throw error;

@@ -14,9 +14,8 @@
  * - reset: the backup is over (done or aborted): close its handles, free its image.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
+import { takeGarbageCollector } from '../collect-garbage.js';
 import { classify } from './classify.js';
 import { fileIdentity, readFileImage, sameFile, type FileIdentity } from './file-image.js';
 import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
@@ -45,24 +44,8 @@ let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash
 /**
  * serialize()'s image is SQLite memory, freed only when V8 collects its Buffer. V8 would do that
  * lazily, after the next image is read, so two images would share RAM: collect as soon as one is
- * let go. (The flag is set only long enough to take a `gc` function, as jest's leak detector does.)
+ * let go. Taken at the first large image (the flag it flips is process-wide: not on import).
  */
-function takeGc(): () => void {
-  // The flag is process-wide: a second worker starting at the same moment may turn it off between our
-  // two steps, so try again (a few rounds at most); without it images are freed when V8 gets to them.
-  for (let attempt = 0; attempt < 100; attempt++) {
-    setFlagsFromString('--expose-gc');
-    try {
-      return runInNewContext('gc') as () => void;
-    } catch {
-      continue;
-    } finally {
-      setFlagsFromString('--no-expose-gc');
-    }
-  }
-  return () => {};
-}
-/** Taken at the first large image (the flag it flips is process-wide: not on import, on a thread that never needs it). */
 let collectGarbage: (() => void) | undefined;
 
 let collectionDue = false;
@@ -84,7 +67,7 @@ function release(): void {
 function collectReleased(): void {
   if (!collectionDue) return;
   collectionDue = false;
-  collectGarbage ??= takeGc();
+  collectGarbage ??= takeGarbageCollector();
   collectGarbage();
 }
 

@@ -5,6 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { backupFileName, FILE_PREFIX_PATTERN } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
+import { takeGarbageCollector } from '../../collect-garbage.js';
 import { fsyncDir, writeBackAsWritten } from '../../durable.js';
 import { DbzipError, OptionsError, OutputError } from '../../errors.js';
 import { AGE_SUFFIX } from '../../archive/age.js';
@@ -121,7 +122,7 @@ export async function runBackup(dataDir: string, flags: BackupCommandFlags, io: 
       if (!flags.quiet) await writeAll(io.stderr, `dbzip: removed ${stale.file}, left by an interrupted dbzip run (process ${stale.pid} is gone)\n`);
     }
   }
-  const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) }, { inProcessUpTo: IN_PROCESS_UP_TO_BYTES });
+  const backup = await createBackup({ ...options, signal: io.signal, logger: cliLogger(io, flags.quiet === true) }, { inProcessUpTo: IN_PROCESS_UP_TO_BYTES, collectGarbage: takeGarbageCollector() });
   const { tap, stop, written } = await progressTap(io, backup, flags.quiet === true);
   try {
     if (target === undefined) {

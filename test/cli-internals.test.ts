@@ -66,3 +66,17 @@ describe('a small data dir read on the calling thread (how the CLI reads one)', 
     expect(likelyNeedsWorker(path.join(tmpDir, 'missing'), {})).toBe(false);
   });
 });
+
+describe('memory between images', () => {
+  test('collectGarbage (the CLI passes one) runs before a large image is read once another was streamed', async ({ tmpDir }) => {
+    makeBigDatabase(path.join(tmpDir, 'big.db'), 17, 'delete');
+    let calls = 0;
+    const collectGarbage = () => void calls++;
+    await zipOf({ dataDir: tmpDir }, { collectGarbage });
+    expect(calls).toBe(0);
+    // The pinned WAL database is archived first: its chunks may still be held when big.db is read.
+    makeDatabase(path.join(tmpDir, 'wal.db'), { rows: 100 });
+    await zipOf({ dataDir: tmpDir }, { collectGarbage });
+    expect(calls).toBe(1);
+  });
+});
