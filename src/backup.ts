@@ -88,7 +88,7 @@ export interface BackupInternals extends InspectInternals {
 const COLLECT_BEFORE_BYTES = 16 * 1024 * 1024;
 
 /** Counts what passes through, for `Backup.progress`, and feeds `digest` when given. */
-async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }, digest?: ContentDigest): AsyncGenerator<Buffer> {
+async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }, digest?: { update(chunk: Buffer): unknown }): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     progress.inputBytes += chunk.length;
     digest?.update(chunk);
@@ -233,30 +233,74 @@ function predictSize(opts: ResolvedBackupOptions, plan: BackupPlan, createdAt: D
   ]);
 }
 
-/** Reads an asset without following a link planted after the scan, checking its size as it goes. */
-async function* readAsset(asset: AssetFile, hash: ReturnType<typeof createHash>, signal: AbortSignal): AsyncGenerator<Buffer> {
+/** Assets up to this size are read whole, up to ASSETS_AHEAD ahead of the one being written (their opens and reads overlap its writes). */
+const SMALL_ASSET_BYTES = CHUNK;
+const ASSETS_AHEAD = 16;
+
+/** Opens an asset without following a link planted after the scan. */
+async function openAsset(asset: AssetFile): Promise<fs.FileHandle> {
+  const handle = await fs.open(asset.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  if ((await handle.stat()).isFile()) return handle;
+  await handle.close();
+  throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} is no longer a regular file`);
+}
+
+const grew = (asset: AssetFile) => new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} grew while it was archived (expected ${asset.bytes} bytes)`);
+const shrank = (asset: AssetFile, read: number) => new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} shrank while it was archived (${read} of ${asset.bytes} bytes)`);
+
+function assetFailure(asset: AssetFile, error: unknown, signal: AbortSignal): Error {
+  if (error instanceof DbzipError) return error;
+  if (signal.aborted) return new AbortedError(undefined, { cause: error });
+  return new AssetError('ASSET_UNREADABLE', asset.path, `asset ${asset.path} cannot be read: ${(error as Error).message}`, { cause: error });
+}
+
+/** A small asset, whole, with the checks readAsset() makes as it streams. */
+async function readWholeAsset(asset: AssetFile, signal: AbortSignal): Promise<Buffer> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await openAsset(asset);
+    // One byte more than expected, so a file that grew since the scan is caught.
+    const data = Buffer.allocUnsafe(asset.bytes + 1);
+    let read = 0;
+    for (let bytesRead = -1; bytesRead !== 0; read += bytesRead) {
+      ({ bytesRead } = await handle.read(data, read, data.length - read, read));
+      if (read + bytesRead > asset.bytes) throw grew(asset);
+    }
+    if (read !== asset.bytes) throw shrank(asset, read);
+    return data.subarray(0, read);
+  } catch (error) {
+    throw assetFailure(asset, error, signal);
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Streams an asset (or yields the one read ahead), checking its size as it goes. */
+async function* readAsset(asset: AssetFile, signal: AbortSignal, whole: Promise<Buffer> | undefined): AsyncGenerator<Buffer> {
+  if (whole !== undefined) {
+    const data = await whole;
+    signal.throwIfAborted();
+    yield data;
+    return;
+  }
   let read = 0;
   let handle: fs.FileHandle | undefined;
   try {
-    handle = await fs.open(asset.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-    if (!(await handle.stat()).isFile()) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} is no longer a regular file`);
+    handle = await openAsset(asset);
     // No `signal` option: Node 20 can emit its AbortError twice, the second with no listener (a crash).
     // Cancelling returns this generator, which ends the loop and destroys the read stream.
     for await (const chunk of handle.createReadStream({ highWaterMark: CHUNK, autoClose: false }) as AsyncIterable<Buffer>) {
       signal.throwIfAborted();
       read += chunk.length;
-      if (read > asset.bytes) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} grew while it was archived (expected ${asset.bytes} bytes)`);
-      hash.update(chunk);
+      if (read > asset.bytes) throw grew(asset);
       yield chunk;
     }
   } catch (error) {
-    if (error instanceof DbzipError) throw error;
-    if (signal.aborted) throw new AbortedError(undefined, { cause: error });
-    throw new AssetError('ASSET_UNREADABLE', asset.path, `asset ${asset.path} cannot be read: ${(error as Error).message}`, { cause: error });
+    throw assetFailure(asset, error, signal);
   } finally {
     await handle?.close();
   }
-  if (read !== asset.bytes) throw new AssetError('ASSET_CHANGED', asset.path, `asset ${asset.path} shrank while it was archived (${read} of ${asset.bytes} bytes)`);
+  if (read !== asset.bytes) throw shrank(asset, read);
 }
 
 interface Run {
@@ -314,9 +358,18 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     if (digest !== undefined) run.contentDigests?.set(db.path, digest.digest());
     databases.push(databaseEntry(opts, db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
   }
-  for (const asset of plan.assets) {
+  const ahead = new Map<AssetFile, Promise<Buffer>>();
+  for (const [i, asset] of plan.assets.entries()) {
+    for (const next of plan.assets.slice(i, i + 1 + ASSETS_AHEAD)) {
+      if (next.bytes > SMALL_ASSET_BYTES || ahead.has(next)) continue;
+      const whole = readWholeAsset(next, signal);
+      // Its failure is reported in its turn; left behind if the backup stops first.
+      whole.catch(() => {});
+      ahead.set(next, whole);
+    }
     const hash = createHash('sha256');
-    yield* zip.addStream(asset.path, counted(readAsset(asset, hash, signal), run.progress), asset.bytes);
+    yield* zip.addStream(asset.path, counted(readAsset(asset, signal, ahead.get(asset)), run.progress, hash), asset.bytes);
+    ahead.delete(asset);
     assets.push({ path: asset.path, bytes: asset.bytes, sha256: hash.digest('hex') });
   }
   const manifest = manifestFor(opts, plan, run.createdAt, databases, assets, skipped);

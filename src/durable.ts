@@ -18,6 +18,13 @@ export async function fsyncDirs(dirs: Iterable<string>): Promise<void> {
   for (const dir of new Set(dirs)) await fsyncDir(dir);
 }
 
+/**
+ * Buffer of a backup file being written (and of the streams just before it): several small zip records
+ * (an asset's header, data and descriptor) then wait together and go out in one writev, instead of one
+ * write each, each awaited (Node's default is 16 KiB). 203 assets of 51 MiB: 375 → 325 ms.
+ */
+export const WRITE_BUFFER_BYTES = 1024 * 1024;
+
 /** Bytes between two early flushes of a file being written. */
 const WRITEBACK_BYTES = 32 * 1024 * 1024;
 
@@ -33,6 +40,7 @@ export function writeBackAsWritten(file: WriteStream): Transform {
   // Set once the file is open (undocumented in @types/node, public in Node's fs.WriteStream).
   const fd = (): unknown => (file as unknown as { fd: unknown }).fd;
   return new Transform({
+    highWaterMark: WRITE_BUFFER_BYTES,
     transform(chunk: Buffer, _encoding, callback) {
       sinceFlush += chunk.length;
       const open = fd();

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDir, writeBackAsWritten } from '../durable.js';
+import { fsyncDir, writeBackAsWritten, WRITE_BUFFER_BYTES } from '../durable.js';
 
 export interface AtomicWriteOptions {
   /** Replace an existing `target` (rename); otherwise an existing one fails with EEXIST and is left as it was. */
@@ -38,7 +38,7 @@ export async function writeFileAtomically(source: Readable, target: string, opti
   });
   try {
     // flush: fsync before close, so the rename never publishes data still in the page cache.
-    const file = createWriteStream(partial, { mode: 0o600, flush: true });
+    const file = createWriteStream(partial, { mode: 0o600, flush: true, highWaterMark: WRITE_BUFFER_BYTES });
     const signal = options.signal === undefined ? {} : { signal: options.signal };
     if (options.through === undefined) await pipeline(source, count, writeBackAsWritten(file), file, signal);
     else await pipeline(source, options.through, count, writeBackAsWritten(file), file, signal);

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { backupFileName, FILE_PREFIX_PATTERN } from '../../archive/file-name.js';
 import { createBackup, type Backup } from '../../backup.js';
 import { takeGarbageCollector } from '../../collect-garbage.js';
-import { fsyncDir, writeBackAsWritten } from '../../durable.js';
+import { fsyncDir, writeBackAsWritten, WRITE_BUFFER_BYTES } from '../../durable.js';
 import { DbzipError, OptionsError, OutputError } from '../../errors.js';
 import { AGE_SUFFIX } from '../../archive/age.js';
 import { formatBytes } from '../../format.js';
@@ -54,6 +54,7 @@ async function progressTap(io: CliIo, backup: Backup, quiet: boolean): Promise<{
   const position = () => (exact === null ? Math.min(backup.progress.inputBytes, total) : written);
   bar?.start(total, 0, { done: formatBytes(0), whole: formatBytes(total) });
   const tap = new Transform({
+    highWaterMark: WRITE_BUFFER_BYTES,
     transform(chunk: Buffer, _enc, callback) {
       written += chunk.length;
       const at = position();
@@ -69,7 +70,7 @@ async function writeToFile(backup: Backup, target: string, tap: Transform): Prom
   const partial = partialName(target);
   try {
     // flush: fsync before close, so the rename never publishes data still in the page cache.
-    const file = createWriteStream(partial, { mode: 0o600, flush: true });
+    const file = createWriteStream(partial, { mode: 0o600, flush: true, highWaterMark: WRITE_BUFFER_BYTES });
     await pipeline(backup.stream, tap, writeBackAsWritten(file), file);
   } catch (error) {
     await fs.rm(partial, { force: true });
