@@ -10,8 +10,6 @@ import { fsyncDir, writeBackAsWritten, WRITE_BUFFER_BYTES } from '../../durable.
 import { DbzipError, OptionsError, OutputError } from '../../errors.js';
 import { AGE_SUFFIX } from '../../archive/age.js';
 import { formatBytes } from '../../format.js';
-import { backupToStore } from '../../store/backup-to-store.js';
-import { openStore } from '../../store/open.js';
 import { IN_PROCESS_UP_TO_BYTES, toBackupOptions, type BackupFlags } from '../backup-flags.js';
 import { toEncryptOptions, type EncryptFlags } from '../encryption-flags.js';
 import { toWritable, writeAll, type CliIo } from '../io.js';
@@ -86,6 +84,8 @@ async function runBackupToStore(dataDir: string, flags: BackupCommandFlags, io: 
   const prefix = flags.prefix ?? 'dbzip';
   if (!FILE_PREFIX_PATTERN.test(prefix)) throw new OptionsError(`--prefix must be 1 to 64 letters, digits, ".", "_" or "-", got ${JSON.stringify(prefix)}`);
   const { date: _date, ...options } = toBackupOptions(dataDir, flags, io.env);
+  // Loaded only for --to: a backup to a file starts without the stores.
+  const [{ openStore }, { backupToStore }] = await Promise.all([import('../../store/open.js'), import('../../store/backup-to-store.js')]);
   const store = await openStore({ url: flags.to ?? '', env: io.env }, io.cwd);
   try {
     // Asked once the store opened (credentials found): nobody should type a passphrase twice for nothing.
