@@ -116,9 +116,10 @@ export function checksAlongside(db: { journalMode: JournalMode; bytes: number },
 
 /**
  * The main thread's handle on one backup's work in snapshot workers (leased from the pool in
- * worker-pool.ts): a reader that probes, pins, serializes and streams, and, for large rollback-journal
- * databases, a checker that runs quick_check at the same time. `close()` (or an aborted signal) rejects
- * what is pending and resets both workers.
+ * worker-pool.ts): a reader that probes, pins, serializes and streams (or, for a small data dir in the
+ * CLI, the calling thread: `runInProcess()`), and, for large rollback-journal databases, a checker that
+ * runs quick_check at the same time. `close()` (or an aborted signal) rejects what is pending and resets
+ * both.
  */
 export class SnapshotSession {
   /** Chosen at the first request (see `runInProcess()`). */
@@ -146,7 +147,7 @@ export class SnapshotSession {
    * other session does. Each request then blocks the event loop: for small data in a CLI only.
    */
   runInProcess(): void {
-    if (this.#reader === undefined && this.#closed === undefined) this.#reader = InProcessLink.claim();
+    if (this.#reader === undefined && this.#closeReason === undefined) this.#reader = InProcessLink.claim();
   }
 
   /** The reader's link; once closed, never a new one (its worker would be nobody's to give back). */
