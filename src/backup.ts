@@ -75,9 +75,9 @@ const CHUNK = 1024 * 1024;
  * What restore() and the CLI ask of a backup beyond the public options (not part of the documented API):
  * `contentDigests` receives each database's content digest (src/archive/content-digest.ts) by path,
  * so a plan can tell a database SQLite only stamped from one whose content differs; `inProcessUpTo`,
- * see InspectInternals; `collectGarbage` (the CLI's, see src/collect-garbage.ts) runs before a large
- * image is read once others were streamed, so their chunks, which V8 frees lazily, are not still held
- * while it is.
+ * see InspectInternals; `collectGarbage` (the CLI's, see src/collect-garbage.ts) frees chunks already
+ * written, which V8 frees lazily: before a large image is read once others were streamed, and every
+ * 32 MiB of a serialize()d image (which stays whole in the worker until its last chunk is sent).
  */
 export interface BackupInternals extends InspectInternals {
   contentDigests?: Map<string, string>;
@@ -86,6 +86,20 @@ export interface BackupInternals extends InspectInternals {
 
 /** Images from this size are worth a collection before they are read (see BackupInternals). */
 const COLLECT_BEFORE_BYTES = 16 * 1024 * 1024;
+const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
+
+/** Passes chunks through, collecting garbage every COLLECT_EVERY_BYTES. */
+async function* collecting(source: AsyncIterable<Buffer>, collectGarbage: () => void): AsyncGenerator<Buffer> {
+  let since = 0;
+  for await (const chunk of source) {
+    since += chunk.length;
+    if (since >= COLLECT_EVERY_BYTES) {
+      since = 0;
+      collectGarbage();
+    }
+    yield chunk;
+  }
+}
 
 /** Counts what passes through, for `Backup.progress`, and feeds `digest` when given. */
 async function* counted(source: AsyncIterable<Buffer>, progress: { inputBytes: number }, digest?: { update(chunk: Buffer): unknown }): AsyncGenerator<Buffer> {
@@ -354,7 +368,8 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     }
     // Streamed from the worker chunk by chunk: the CRC-32 goes in a data descriptor after the data.
     const digest = run.contentDigests === undefined ? undefined : new ContentDigest();
-    yield* zip.addStream(db.path, counted(snapshot.chunks(), run.progress, digest), snapshot.bytes);
+    const chunks = run.collectGarbage !== undefined && snapshot.readFrom === 'serialize' ? collecting(snapshot.chunks(), run.collectGarbage) : snapshot.chunks();
+    yield* zip.addStream(db.path, counted(chunks, run.progress, digest), snapshot.bytes);
     if (digest !== undefined) run.contentDigests?.set(db.path, digest.digest());
     databases.push(databaseEntry(opts, db, snapshot, await snapshot.sha256, zip.entries.at(-1)!.crc32));
   }
