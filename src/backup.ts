@@ -23,6 +23,7 @@ import {
 import { createSealer } from './archive/age.js';
 import { ContentDigest } from './archive/content-digest.js';
 import { storedArchiveSize, ZipWriter } from './archive/zip-writer.js';
+import { COLLECT_FROM_BYTES } from './collect-garbage.js';
 import { AbortedError, AssetError, DatabaseTooLargeError, DbzipError, SnapshotError, StrictModeError, toDbzipError, UnknownDatabaseError } from './errors.js';
 import { inspectWith, type InspectedDatabase, type Inspection, type InspectInternals } from './inspect.js';
 import { resolveBackupOptions, type BackupOptions, type ResolvedBackupOptions } from './options.js';
@@ -84,8 +85,6 @@ export interface BackupInternals extends InspectInternals {
   collectGarbage?: () => void;
 }
 
-/** Images from this size are worth a collection before they are read (see BackupInternals). */
-const COLLECT_BEFORE_BYTES = 16 * 1024 * 1024;
 const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 
 /** Passes chunks through, collecting garbage every COLLECT_EVERY_BYTES. */
@@ -352,7 +351,7 @@ async function* produce(run: Run): AsyncGenerator<Buffer> {
     let snapshot = first;
     first = undefined;
     if (snapshot === undefined) {
-      if (db.bytes >= COLLECT_BEFORE_BYTES && databases.length > 0) run.collectGarbage?.();
+      if (db.bytes >= COLLECT_FROM_BYTES && databases.length > 0) run.collectGarbage?.();
       const outcome = await takeSnapshot(session, opts, db);
       if (!outcome.ok) {
         const skip = skipFromFailure(db, outcome, opts.maxDatabaseBytes);

@@ -10,6 +10,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
+/**
+ * A full collection costs milliseconds to tens of milliseconds whatever the heap holds, which is most of a
+ * small backup: an image under this size can wait for V8 (it is never two large images at once).
+ */
+export const COLLECT_FROM_BYTES = 16 * 1024 * 1024;
+
 export function takeGarbageCollector(): () => void {
   for (let attempt = 0; attempt < 100; attempt++) {
     setFlagsFromString('--expose-gc');

@@ -15,7 +15,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { takeGarbageCollector } from '../collect-garbage.js';
+import { COLLECT_FROM_BYTES, takeGarbageCollector } from '../collect-garbage.js';
 import { classify } from './classify.js';
 import { fileIdentity, readFileImage, sameFile, type FileIdentity } from './file-image.js';
 import { DESCRIPTORS_PER_PIN, pinBudget } from './descriptors.js';
@@ -49,12 +49,6 @@ let current: { image: Buffer | Uint8Array[]; bytes: number; offset: number; hash
 let collectGarbage: (() => void) | undefined;
 
 let collectionDue = false;
-
-/**
- * A full collection costs tens of milliseconds whatever the heap holds, which is most of a small
- * backup; an image under this size can wait for V8 (it is never two large images at once).
- */
-const COLLECT_FROM_BYTES = 16 * 1024 * 1024;
 
 function release(): void {
   if (current === undefined) return;

@@ -31,7 +31,7 @@ const MAX_IDLE = 1;
 const idle: Worker[] = [];
 let started = 0;
 
-/** How many workers this process has started so far (for tests and the soak script). */
+/** How many workers this process has started so far (tests count them). */
 export function startedWorkers(): number {
   return started;
 }
